@@ -1,0 +1,133 @@
+"""A deterministic synthetic two-centre cohort shaped like the paper's.
+
+Each patient has a latent liver injury ``z ~ N(0, 1)`` that drives post-TACE liver failure
+(PTLF), worsens INR and albumin, lowers liver attenuation and coarsens the liver texture;
+other clinical variables follow the paper's Table 2 loosely and carry little signal. Volumes
+are small CTs (24 x 96 x 96 voxels, 1.6 x 1.6 x 5 mm) with body, liver (HU ~100) and one to
+three tumours, and manual masks (1 non-tumoral liver, 2 tumour). The validation centre's
+scanner adds a small HU offset and more noise. The same seed always gives the same bytes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+from scipy import ndimage
+
+SHAPE = (24, 96, 96)          # z, y, x voxels
+SPACING = (1.6, 1.6, 5.0)     # x, y, z in mm
+CENTRES = (
+    # folder name, role, patients, events, HU offset, noise SD (HU)
+    ("hospital_a", "training", 147, 36, 0.0, 10.0),
+    ("hospital_b", "validation", 63, 16, 4.0, 12.0),
+)
+
+
+def write_demo(out: str | Path, seed: int = 7, scale: float = 1.0) -> list[tuple[Path, str]]:
+    """Write one cohort folder per centre under ``out``; returns [(folder, role)].
+
+    ``scale`` shrinks the cohorts (0.2 gives 29 + 13 patients) for quick demos and tests.
+    """
+    out = Path(out)
+    written = []
+    for index, (name, role, n, events, offset, noise) in enumerate(CENTRES):
+        n_scaled = max(8, round(n * scale))
+        e_scaled = max(3, round(events * n_scaled / n))
+        folder = out / name
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        (folder / "masks").mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng([seed, index])
+        z = rng.standard_normal(n_scaled)
+        ptlf = _draw_events(rng, z, e_scaled)
+        table = _clinical(rng, z, ptlf, prefix=name[-1].upper())
+        for i, pid in enumerate(table["patient_id"]):
+            ct, mask, size_cm = _volume(np.random.default_rng([seed, index, i]), z[i], offset, noise)
+            table.loc[i, "tumor_size"] = round(size_cm, 1)
+            _write(ct, folder / "images" / f"{pid}.nii.gz")
+            _write(mask, folder / "masks" / f"{pid}.nii.gz")
+        table.to_csv(folder / "clinical.csv", index=False)
+        written.append((folder, role))
+    return written
+
+
+def _draw_events(rng: np.random.Generator, z: np.ndarray, events: int) -> np.ndarray:
+    """Exactly ``events`` cases, drawn with probability rising with z (Gumbel top-k on logits)."""
+    logits = -1.3 + 1.2 * z + rng.gumbel(size=z.size)
+    ptlf = np.zeros(z.size, dtype=int)
+    ptlf[np.argsort(-logits)[:events]] = 1
+    return ptlf
+
+
+def _clinical(rng: np.random.Generator, z: np.ndarray, ptlf: np.ndarray, prefix: str) -> pd.DataFrame:
+    n = z.size
+    lognormal = lambda median, sd: np.exp(np.log(median) + sd * rng.standard_normal(n))  # noqa: E731
+    child_b = rng.random(n) < 1 / (1 + np.exp(-(-2.2 + 0.9 * z)))
+    return pd.DataFrame({
+        "patient_id": [f"{prefix}{i + 1:03d}" for i in range(n)],
+        "ptlf": ptlf,
+        "age": np.clip(rng.normal(56, 10, n), 25, 85).round(0).astype(int),
+        "sex": np.where(rng.random(n) < 0.86, "M", "F"),
+        "hbv": np.where(rng.random(n) < 0.8, "yes", "no"),
+        "cirrhosis": np.where(rng.random(n) < 1 / (1 + np.exp(-(0.4 + 0.5 * z))), "yes", "no"),
+        "ascites": np.where(rng.random(n) < 1 / (1 + np.exp(-(-2.6 + 0.6 * z))), "yes", "no"),
+        "child_pugh": np.where(child_b, "B", "A"),
+        "bclc": rng.choice(["A", "B", "C"], n, p=[0.3, 0.5, 0.2]),
+        "tumor_number": np.where(rng.random(n) < 0.45, "multiple", "single"),
+        "tumor_size": 0.0,
+        "afp": lognormal(80, 2.0).clip(1, 500000).round(1),
+        "alt": lognormal(38, 0.5).clip(5, 800).round(0),
+        "ast": (lognormal(45, 0.5) * np.exp(0.08 * z)).clip(8, 900).round(0),
+        "tb": (lognormal(15, 0.35) * np.exp(0.10 * z)).clip(3, 200).round(1),
+        "alb": (38.5 - 2.2 * z + rng.normal(0, 3.4, n)).clip(22, 52).round(1),
+        "pt": (12.6 + 0.5 * z + rng.normal(0, 0.8, n)).clip(9, 25).round(1),
+        "inr": (1.07 + 0.07 * z + rng.normal(0, 0.075, n)).clip(0.8, 2.5).round(2),
+        "plt": lognormal(150, 0.45).clip(20, 600).round(0),
+    })
+
+
+def _volume(rng: np.random.Generator, z: float, offset: float, noise: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """CT (int16 HU) and mask (uint8) of shape SHAPE, and the largest tumour diameter in cm."""
+    zz, yy, xx = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in SHAPE), indexing="ij")
+    mm = (zz * SPACING[2], yy * SPACING[1], xx * SPACING[0])
+    centre = [s * d / 2 for s, d in zip(SHAPE, (SPACING[2], SPACING[1], SPACING[0]))]
+
+    body = ((mm[1] - centre[1]) / 70) ** 2 + ((mm[2] - centre[2]) / 74) ** 2 <= 1
+    axes = rng.normal([48, 44, 58], [4, 4, 5])
+    shift = rng.normal([0, -8, -10], [3, 3, 3])
+    liver = sum(((m - c - s) / a) ** 2 for m, c, s, a in zip(mm, centre, shift, axes)) <= 1
+
+    tumours = np.zeros(SHAPE, bool)
+    liver_idx = np.argwhere(ndimage.binary_erosion(liver, iterations=3))
+    n_tumours = 1 + (rng.random() < 0.35) + (rng.random() < 0.15)
+    diameter = 0.0
+    for _ in range(n_tumours):
+        radius = float(np.clip(rng.lognormal(np.log(11) + 0.1 * z, 0.3), 6, 22))
+        c = liver_idx[rng.integers(len(liver_idx))] * np.array([SPACING[2], SPACING[1], SPACING[0]])
+        tumours |= sum(((m - ci) / radius) ** 2 for m, ci in zip(mm, c)) <= 1
+        diameter = max(diameter, 2 * radius / 10)
+    tumours &= liver
+
+    ct = np.full(SHAPE, -1000.0, np.float32)
+    ct[body] = 35 + 20 * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 2.0)[body]
+    grain = 1.0 + 0.8 / (1 + np.exp(-1.5 * z))       # texture scale (voxels) grows with injury
+    texture = ndimage.gaussian_filter(rng.standard_normal(SHAPE), grain)
+    texture *= (14 + 4 * z) / texture.std()
+    ct[liver] = (102 - 6 * z + rng.normal(0, 5) + texture)[liver]
+    rim = ndimage.binary_dilation(tumours, iterations=1) & ~tumours & liver
+    ct[rim] += 25
+    ct[tumours] = (75 + 18 * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 1.2) * (1 + 0.2 * z))[tumours]
+    ct += offset + rng.normal(0, noise, SHAPE)
+    ct[~body] = -1000 + rng.normal(0, 5, SHAPE)[~body]
+
+    mask = np.zeros(SHAPE, np.uint8)
+    mask[liver] = 1
+    mask[tumours] = 2
+    return np.clip(ct, -1024, 3000).round().astype(np.int16), mask, diameter
+
+
+def _write(array: np.ndarray, path: Path) -> None:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(SPACING)
+    sitk.WriteImage(image, str(path), useCompression=True)
