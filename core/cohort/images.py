@@ -7,7 +7,10 @@ other identifying metadata survives (the basic profile of DICOM PS3.15 removes f
 """
 from __future__ import annotations
 
+import gzip
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +63,53 @@ def read_volume(path: str | os.PathLike) -> sitk.Image:
         detail = next((line for line in first if "rror" in line or "nable" in line), first[-1] if first else "")
         raise ImageReadError(f"{path}: cannot read the volume (truncated or not NIfTI/NRRD/DICOM): "
                              f"{detail.strip()[:200]}") from exc
+    if not path.is_dir():
+        _check_complete(path)
     if image.GetDimension() != 3:
         raise ImageReadError(f"{path}: expected a 3-D volume, found {image.GetDimension()}-D")
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(f"{path}: expected one value per voxel, found "
                              f"{image.GetNumberOfComponentsPerPixel()} (colour or vector image)")
     return image
+
+
+def _check_complete(path: Path) -> None:
+    """Raise ImageReadError for a truncated NIfTI/NRRD (ITK pads missing voxels with zeros)."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".nii.gz") or name.endswith(".nii"):
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(path, "rb") as fh:
+                header = fh.read(352)
+                data = sum(len(b) for b in iter(lambda: fh.read(1 << 20), b""))
+            endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
+            dims = struct.unpack(f"{endian}8h", header[40:56])
+            bitpix = struct.unpack(f"{endian}h", header[72:74])[0]
+            offset = int(struct.unpack(f"{endian}f", header[108:112])[0])
+            expected = int(np.prod(dims[1: dims[0] + 1], dtype=np.int64)) * bitpix // 8
+            if data + 352 - offset < expected:
+                raise ImageReadError(f"{path}: truncated: {data + 352 - offset} of {expected} bytes of voxel data")
+        elif name.endswith(".nrrd"):
+            raw = path.read_bytes()
+            head, _, body = raw.partition(b"\n\n")
+            fields = dict(line.split(b":", 1) for line in head.splitlines()[1:] if b":" in line and b":=" not in line)
+            encoding = fields.get(b"encoding", b"raw").strip()
+            if encoding in (b"gzip", b"gz"):
+                body = gzip.decompress(body)
+            if encoding in (b"raw", b"gzip", b"gz") and b"data file" not in fields:
+                sizes = [int(v) for v in fields[b"sizes"].split()]
+                itemsize = np.dtype(_NRRD_TYPES.get(fields[b"type"].strip().decode(), "u1")).itemsize
+                if len(body) < int(np.prod(sizes, dtype=np.int64)) * itemsize:
+                    raise ImageReadError(f"{path}: truncated: voxel data shorter than the header's sizes")
+    except (EOFError, OSError, zlib.error, struct.error, KeyError, ValueError) as exc:
+        if isinstance(exc, ImageReadError):
+            raise
+        raise ImageReadError(f"{path}: cannot read the volume (truncated or corrupt): {exc}") from exc
+
+
+_NRRD_TYPES = {"short": "i2", "int16": "i2", "signed short": "i2", "ushort": "u2", "unsigned short": "u2",
+               "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "float": "f4", "double": "f8",
+               "uchar": "u1", "unsigned char": "u1", "uint8": "u1", "char": "i1", "int8": "i1"}
 
 
 def clean_copy(image: sitk.Image, dtype: np.dtype | None = None) -> sitk.Image:

@@ -25,7 +25,8 @@ def read_table(path: Path) -> pd.DataFrame:
     else:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     raw = raw.apply(lambda col: col.str.strip())
-    return raw.where(~raw.apply(lambda col: col.str.lower().isin(MISSING)), None)
+    missing = raw.apply(lambda col: col.str.lower().isin(MISSING))
+    return raw.astype(object).where(~missing, None)
 
 
 def find_column(columns, names: tuple[str, ...]) -> str | None:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the demo study: synthetic cohort -> two centres -> quick radiomics -> analysis.
+set -euo pipefail
+study=${1:-data/demo.duckdb}
+cohort=$(dirname "$study")/demo_cohort
+py=.venv/bin/python
+rm -rf "$study" "${study%.duckdb}.study" "$study.wal" "$cohort"
+$py -m core demo --out "$cohort"
+$py -m core ingest --study "$study" --center hospital_a --role training --cohort "$cohort/hospital_a"
+$py -m core ingest --study "$study" --center hospital_b --role validation --cohort "$cohort/hospital_b"
+for center in hospital_a hospital_b; do
+  $py -m core extract --study "$study" --center "$center" --preset quick
+done
+$py -m core analyze --study "$study" --train hospital_a --validate hospital_b --out "${study%.duckdb}.study/analysis.json"
+$py -m core info --study "$study"
