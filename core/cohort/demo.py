@@ -54,7 +54,7 @@ def write_demo(out: str | Path, seed: int = 7, scale: float = 1.0) -> list[tuple
 
 def _draw_events(rng: np.random.Generator, z: np.ndarray, events: int) -> np.ndarray:
     """Exactly ``events`` cases, drawn with probability rising with z (Gumbel top-k on logits)."""
-    logits = -1.3 + 1.2 * z + rng.gumbel(size=z.size)
+    logits = -1.6 + 2.4 * z + rng.gumbel(size=z.size)
     ptlf = np.zeros(z.size, dtype=int)
     ptlf[np.argsort(-logits)[:events]] = 1
     return ptlf
@@ -63,7 +63,7 @@ def _draw_events(rng: np.random.Generator, z: np.ndarray, events: int) -> np.nda
 def _clinical(rng: np.random.Generator, z: np.ndarray, ptlf: np.ndarray, prefix: str) -> pd.DataFrame:
     n = z.size
     lognormal = lambda median, sd: np.exp(np.log(median) + sd * rng.standard_normal(n))  # noqa: E731
-    child_b = rng.random(n) < 1 / (1 + np.exp(-(-2.2 + 0.9 * z)))
+    child_b = rng.random(n) < 1 / (1 + np.exp(-(-2.0 + 0.4 * z)))
     return pd.DataFrame({
         "patient_id": [f"{prefix}{i + 1:03d}" for i in range(n)],
         "ptlf": ptlf,
@@ -80,9 +80,9 @@ def _clinical(rng: np.random.Generator, z: np.ndarray, ptlf: np.ndarray, prefix:
         "alt": lognormal(38, 0.5).clip(5, 800).round(0),
         "ast": (lognormal(45, 0.5) * np.exp(0.08 * z)).clip(8, 900).round(0),
         "tb": (lognormal(15, 0.35) * np.exp(0.10 * z)).clip(3, 200).round(1),
-        "alb": (38.5 - 2.2 * z + rng.normal(0, 3.4, n)).clip(22, 52).round(1),
-        "pt": (12.6 + 0.5 * z + rng.normal(0, 0.8, n)).clip(9, 25).round(1),
-        "inr": (1.07 + 0.07 * z + rng.normal(0, 0.075, n)).clip(0.8, 2.5).round(2),
+        "alb": (38.5 - 2.6 * z + rng.normal(0, 3.6, n)).clip(22, 52).round(1),
+        "pt": (12.6 + 0.15 * z + rng.normal(0, 0.9, n)).clip(9, 25).round(1),
+        "inr": (1.07 + 0.065 * z + rng.normal(0, 0.085, n)).clip(0.8, 2.5).round(2),
         "plt": lognormal(150, 0.45).clip(20, 600).round(0),
     })
 
