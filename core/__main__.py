@@ -15,6 +15,7 @@ CLI_MODULES = (
     "core.radiomics.cli",
     "core.segmentation.cli",
     "core.analysis_cli",
+    "core.models.cli",
 )
 
 

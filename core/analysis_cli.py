@@ -88,6 +88,8 @@ def _settings(study: Study, settings_hash: str) -> dict:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from core.analysis import AnalysisParams
+
     p = subparsers.add_parser("analyze", help="run the paper's analysis: clinical tables, Radscore, three models",
                               description="Fit on the training centre, evaluate on every other centre, store the "
                                           "result in the study and optionally write it as JSON and HTML.")
@@ -95,14 +97,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train", required=True, help="training centre")
     p.add_argument("--validate", nargs="*", default=[], help="centres to validate on")
     p.add_argument("--mask-source", default=None, help="'manual' or a segmentation model id (default: chosen)")
-    p.add_argument("--top-k", type=int, default=10, help="features kept after LASSO (default 10)")
-    p.add_argument("--spearman", type=float, default=0.8, help="|rho| above which one of a pair goes (0.8)")
-    p.add_argument("--univariate-p", type=float, default=0.05, help="Mann-Whitney P to keep a feature (0.05)")
-    p.add_argument("--lambda", dest="lambda_choice", choices=("min", "1se"), default="1se",
-                   help="LASSO lambda: lambda.min or lambda.1se (default 1se)")
-    p.add_argument("--cv-folds", type=int, default=10, help="LASSO cross-validation folds (10)")
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates for optimism (200; 0 = none)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--top-k", type=int, default=AnalysisParams.top_k, help="features kept after LASSO (10)")
+    p.add_argument("--spearman", type=float, default=AnalysisParams.spearman,
+                   help="|rho| above which one of a pair goes (0.8)")
+    p.add_argument("--univariate-p", type=float, default=AnalysisParams.univariate_p,
+                   help="Mann-Whitney P to keep a feature (0.05)")
+    p.add_argument("--lambda", dest="lambda_choice", choices=("min", "1se"), default=AnalysisParams.lambda_choice,
+                   help=f"LASSO lambda: lambda.min or lambda.1se (default {AnalysisParams.lambda_choice})")
+    p.add_argument("--cv-folds", type=int, default=AnalysisParams.cv_folds, help="LASSO cross-validation folds (10)")
+    p.add_argument("--bootstrap", type=int, default=AnalysisParams.bootstrap,
+                   help="bootstrap replicates for optimism (200; 0 = none)")
+    p.add_argument("--seed", type=int, default=AnalysisParams.seed)
     p.add_argument("--out", help="write the result as JSON here")
     p.add_argument("--report", help="write a self-contained HTML report here")
     p.set_defaults(func=_analyze)

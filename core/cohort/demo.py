@@ -113,8 +113,8 @@ def _volume(rng: np.random.Generator, z: float, offset: float, noise: float) -> 
     ct[body] = 35 + 20 * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 2.0)[body]
     grain = 1.0 + 0.8 / (1 + np.exp(-1.5 * z))       # texture scale (voxels) grows with injury
     texture = ndimage.gaussian_filter(rng.standard_normal(SHAPE), grain)
-    texture *= (14 + 4 * z) / texture.std()
-    ct[liver] = (102 - 6 * z + rng.normal(0, 5) + texture)[liver]
+    texture *= (14 + 2.5 * z) / texture.std()
+    ct[liver] = (102 - 4 * z + rng.normal(0, 6) + texture)[liver]
     rim = ndimage.binary_dilation(tumours, iterations=1) & ~tumours & liver
     ct[rim] += 25
     ct[tumours] = (75 + 18 * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 1.2) * (1 + 0.2 * z))[tumours]
