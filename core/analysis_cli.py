@@ -108,6 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=int, default=AnalysisParams.bootstrap,
                    help="bootstrap replicates for optimism (200; 0 = none)")
     p.add_argument("--seed", type=int, default=AnalysisParams.seed)
+    p.add_argument("--clinical-predictors", nargs="+", metavar="VARIABLE",
+                   help="use these clinical predictors instead of choosing them by univariate and multivariate P")
     p.add_argument("--out", help="write the result as JSON here")
     p.add_argument("--report", help="write a self-contained HTML report here")
     p.set_defaults(func=_analyze)
@@ -118,7 +120,8 @@ def _analyze(args: argparse.Namespace) -> int:
         analysis_id = run_study_analysis(
             study, args.train, args.validate, mask_source=args.mask_source, top_k=args.top_k,
             spearman=args.spearman, univariate_p=args.univariate_p, lambda_choice=args.lambda_choice,
-            cv_folds=args.cv_folds, bootstrap=args.bootstrap, seed=args.seed)
+            cv_folds=args.cv_folds, bootstrap=args.bootstrap, seed=args.seed,
+            clinical_predictors=tuple(args.clinical_predictors) if args.clinical_predictors else None)
         result = study.analysis(analysis_id)
         if args.report:
             from core.report import write_report

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -48,11 +50,8 @@ class JobTable:
         if "state" in fields and is_finished(fields["state"]):
             fields.setdefault("finished_at", pd.Timestamp.now())
         sets = ", ".join(f"{k} = ?" for k in fields)
-        with self._study.transaction() as cur:
-            cur.execute(
-                f"UPDATE jobs SET {sets}, updated_at = current_timestamp WHERE job_id = ?",
-                [*fields.values(), job_id],
-            )
+        self._write(f"UPDATE jobs SET {sets}, updated_at = current_timestamp WHERE job_id = ?",
+                    [*fields.values(), int(job_id)])
 
     def case(self, job_id: int, case_id: str, state: str, error: str | None = None,
              seconds: float | None = None, cur=None) -> None:
@@ -67,7 +66,7 @@ class JobTable:
 
     def get(self, job_id: int) -> dict[str, Any]:
         """One job as a dict (params decoded); KeyError if absent."""
-        df = self._study._df("SELECT * FROM jobs WHERE job_id = ?", [job_id])
+        df = self._study._df("SELECT * FROM jobs WHERE job_id = ?", [int(job_id)])
         if df.empty:
             raise KeyError(f"no job {job_id} in {self._study.path}")
         row = df.iloc[0].to_dict()
@@ -92,9 +91,20 @@ class JobTable:
 
     def request_cancel(self, job_id: int) -> None:
         """Ask a running job to stop after the cases in flight."""
-        with self._study.transaction() as cur:
-            cur.execute("UPDATE jobs SET state = 'cancelling', updated_at = current_timestamp "
-                        "WHERE job_id = ? AND state = 'running'", [job_id])
+        self._write("UPDATE jobs SET state = 'cancelling', updated_at = current_timestamp "
+                    "WHERE job_id = ? AND state = 'running'", [int(job_id)])
+
+    def _write(self, sql: str, params: list[Any], attempts: int = 5) -> None:
+        """One statement in its own transaction, retried when another thread updated the same job."""
+        for attempt in range(attempts):
+            try:
+                with self._study.transaction() as cur:
+                    cur.execute(sql, params)
+                return
+            except duckdb.TransactionException:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def cancel_requested(self, job_id: int) -> bool:
         """True once someone asked this job to stop."""

@@ -303,11 +303,10 @@ class Study:
             if job_id is not None:
                 self.jobs.case(job_id, patient_id, "done", seconds=seconds, cur=cur)
 
-    def feature_keys(self, settings_hash: str) -> set[tuple[str, str]]:
-        """(image_sha, mask_sha) pairs already extracted with these settings."""
-        df = self._df("SELECT DISTINCT image_sha, mask_sha FROM features WHERE settings_hash = ? "
-                      "AND image_sha IS NOT NULL", [settings_hash])
-        return set(map(tuple, df.itertuples(index=False)))
+    def extracted_cases(self, center: str, mask_source: str, settings_hash: str) -> pd.DataFrame:
+        """Patients with features of these settings: patient_id, image_sha, mask_sha (for caching)."""
+        return self._df("SELECT DISTINCT patient_id, image_sha, mask_sha FROM features WHERE center = ? "
+                        "AND mask_source = ? AND settings_hash = ?", [center, mask_source, settings_hash])
 
     def features(self, center: str, mask_source: str | None = None,
                  settings_hash: str | None = None) -> pd.DataFrame:

@@ -34,3 +34,16 @@ def test_demo_clinical_shape_and_signal():
         diff = table.loc[table.ptlf == 1, variable].median() - table.loc[table.ptlf == 0, variable].median()
         assert np.sign(diff) == direction
     assert pd.api.types.is_numeric_dtype(table["age"]) and set(table["sex"]) == {"M", "F"}
+
+
+def test_demo_clinical_model_finds_inr_and_albumin():
+    """The paper's independent predictors come out of the demo's full-size training table."""
+    from core.stats import multivariate_logistic, univariate_table
+
+    rng = np.random.default_rng([7, 0])
+    z = rng.standard_normal(147)
+    table = demo._clinical(rng, z, demo._draw_events(rng, z, 36), "A").set_index("patient_id")
+    table = table.drop(columns=["tumor_size"])  # filled from the volumes by write_demo
+    univariate = univariate_table(table, "ptlf")
+    multivariate = multivariate_logistic(table, "ptlf", univariate.significant(0.05))
+    assert set(multivariate.independent_predictors) == {"inr", "alb"}

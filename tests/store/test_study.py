@@ -48,7 +48,8 @@ def test_case_features_replace_and_mark_job_case(tmp_path):
         study.write_case_features("c", "a", "manual", "h1", "img", "msk", rows.assign(value=[3.0, 4.0]))
         wide = study.features_wide("c")
         assert wide.loc["a", "liver:f"] == 3.0 and wide.shape == (1, 2)
-        assert study.feature_keys("h1") == {("img", "msk")}
+        assert study.extracted_cases("c", "manual", "h1").to_dict("records") == [
+            {"patient_id": "a", "image_sha": "img", "mask_sha": "msk"}]
         assert study.jobs.cases(job)["state"].tolist() == ["done"]
         study.jobs.update(job, state="done with 0 failures", done=1)
         assert study.jobs.get(job)["finished_at"] is not None

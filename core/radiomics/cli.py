@@ -1,0 +1,87 @@
+"""Command-line verbs of the radiomics stage: extract, features."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+PRESET_HELP = "paper (1,874 features per region), quick (107), or a PyRadiomics parameter file (.yaml); default paper"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "extract", help="extract radiomics features of a centre (parallel, resumable)",
+        description="Extract PyRadiomics features (liver and tumour regions) for every patient of a centre. "
+                    "Finished cases are stored one by one: run the same command again to continue after a "
+                    "crash; cases already extracted with the same image, mask and settings are skipped.")
+    _selection(p)
+    p.add_argument("--workers", type=_positive, help="worker processes (default: every core)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run on a Dask cluster: a scheduler address (tcp://host:8786; files are sent to the "
+                        "workers) or 'local' for a LocalCluster on this machine")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_extract)
+
+    p = subparsers.add_parser(
+        "features", help="write a centre's features as a wide table (one row per patient)",
+        description="Write the features of a centre as a table: one row per patient, columns region:feature.")
+    _selection(p)
+    p.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    p.set_defaults(func=_features)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", required=True, help="study database (.duckdb)")
+    p.add_argument("--center", required=True, help="centre name")
+    p.add_argument("--mask-source", default="manual", help="'manual' (default) or a segmentation model id")
+    p.add_argument("--preset", default="paper", help=PRESET_HELP)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.jobs import Progress, format_duration
+    from core.radiomics.runner import run_extraction
+    from core.store import Study
+
+    bar = None
+
+    def show(progress: Progress) -> None:
+        nonlocal bar
+        if bar is None:  # the first report comes after cached cases are counted: the rate excludes them
+            bar = tqdm(total=progress.total, initial=progress.finished, unit="case", dynamic_ncols=True)
+        bar.set_postfix(failed=progress.failed, refresh=False)
+        bar.update(progress.finished - bar.n)
+
+    with Study.open(args.study, create=False) as study:
+        try:
+            result = run_extraction(study, args.center, mask_source=args.mask_source, preset=args.preset,
+                                    workers=args.workers, dask=args.dask,
+                                    progress=None if args.no_progress else show)
+        finally:
+            if bar is not None:
+                bar.close()
+    print(f"job {result.job_id} {result.state}: {result.total} cases, {result.extracted} extracted, "
+          f"{result.cached} cached, {len(result.failures)} failed in {format_duration(result.seconds)} "
+          f"(settings {result.settings_hash[:12]})")
+    for pid, error in sorted(result.failures.items()):
+        print(f"  {pid}: {error}", file=sys.stderr)
+    if result.state == "cancelled":
+        return 130
+    return 1 if result.failures else 0
+
+
+def _features(args: argparse.Namespace) -> int:
+    from core.radiomics.tables import feature_table, write_table
+    from core.store import Study
+
+    with Study.open(args.study, create=False, read_only=True) as study:
+        table = feature_table(study, args.center, args.mask_source, args.preset)
+    out = write_table(table, args.out)
+    print(f"wrote {table.shape[0]} patients x {table.shape[1]} features to {out}")
+    return 0
