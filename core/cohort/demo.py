@@ -21,7 +21,7 @@ SPACING = (1.6, 1.6, 5.0)     # x, y, z in mm
 CENTRES = (
     # folder name, role, patients, events, HU offset, noise SD (HU)
     ("hospital_a", "training", 147, 36, 0.0, 10.0),
-    ("hospital_b", "validation", 63, 16, 4.0, 12.0),
+    ("hospital_b", "validation", 63, 16, 2.0, 10.5),
 )
 
 
@@ -113,8 +113,8 @@ def _volume(rng: np.random.Generator, z: float, offset: float, noise: float) -> 
     ct[body] = 35 + 20 * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 2.0)[body]
     grain = 1.0 + 0.8 / (1 + np.exp(-1.5 * z))       # texture scale (voxels) grows with injury
     texture = ndimage.gaussian_filter(rng.standard_normal(SHAPE), grain)
-    texture *= (14 + 2.5 * z) / texture.std()
-    ct[liver] = (102 - 4 * z + rng.normal(0, 6) + texture)[liver]
+    texture *= (14 + 3.5 * z) / texture.std()
+    ct[liver] = (102 - 5 * z + rng.normal(0, 5) + texture)[liver]
     rim = ndimage.binary_dilation(tumours, iterations=1) & ~tumours & liver
     ct[rim] += 25
     ct[tumours] = (75 + 18 * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 1.2) * (1 + 0.2 * z))[tumours]
