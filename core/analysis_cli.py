@@ -15,6 +15,8 @@ import pandas as pd
 
 from core.store import Study, StudyError
 
+JOB = "analysis"
+
 
 def feature_set(study: Study, centers: list[str], mask_source: str | None = None,
                 settings_hash: str | None = None) -> tuple[str, str]:
@@ -55,11 +57,24 @@ def run_study_analysis(study: Study, train: str, validate: list[str] | tuple[str
                        **params: Any) -> str:
     """Run the analysis trained on ``train`` and scored on ``validate``; store it; return its id.
 
-    ``params`` are fields of :class:`core.analysis.AnalysisParams` (top_k, spearman, ...).
+    ``params`` are fields of :class:`core.analysis.AnalysisParams` (top_k, spearman, ...). The run
+    is recorded as an ``analysis`` job, so the dashboard's Jobs page shows it and its errors.
     """
+    validate = [c for c in validate if c != train]
+    job_id = study.jobs.create(JOB, train, {"validate": validate, "mask_source": mask_source, **params}, total=1)
+    try:
+        analysis_id = _run(study, train, validate, mask_source, settings_hash, params)
+    except BaseException as exc:
+        study.jobs.update(job_id, state="failed", failed=1, message=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    study.jobs.update(job_id, state="done", done=1, message=f"analysis {analysis_id}")
+    return analysis_id
+
+
+def _run(study: Study, train: str, validate: list[str], mask_source: str | None, settings_hash: str | None,
+         params: dict[str, Any]) -> str:
     from core.analysis import run_analysis
 
-    validate = [c for c in validate if c != train]
     for center in [train, *validate]:
         study.role(center)
     mask_source, settings_hash = feature_set(study, [train, *validate], mask_source, settings_hash)
@@ -88,26 +103,22 @@ def _settings(study: Study, settings_hash: str) -> dict:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from core.analysis import AnalysisParams
-
     p = subparsers.add_parser("analyze", help="run the paper's analysis: clinical tables, Radscore, three models",
                               description="Fit on the training centre, evaluate on every other centre, store the "
-                                          "result in the study and optionally write it as JSON and HTML.")
+                                          "result in the study and optionally write it as JSON and HTML. Options "
+                                          "left out take the defaults of core.analysis.AnalysisParams.")
     p.add_argument("--study", required=True, help="study database (.duckdb)")
     p.add_argument("--train", required=True, help="training centre")
     p.add_argument("--validate", nargs="*", default=[], help="centres to validate on")
     p.add_argument("--mask-source", default=None, help="'manual' or a segmentation model id (default: chosen)")
-    p.add_argument("--top-k", type=int, default=AnalysisParams.top_k, help="features kept after LASSO (10)")
-    p.add_argument("--spearman", type=float, default=AnalysisParams.spearman,
-                   help="|rho| above which one of a pair goes (0.8)")
-    p.add_argument("--univariate-p", type=float, default=AnalysisParams.univariate_p,
-                   help="Mann-Whitney P to keep a feature (0.05)")
-    p.add_argument("--lambda", dest="lambda_choice", choices=("min", "1se"), default=AnalysisParams.lambda_choice,
-                   help=f"LASSO lambda: lambda.min or lambda.1se (default {AnalysisParams.lambda_choice})")
-    p.add_argument("--cv-folds", type=int, default=AnalysisParams.cv_folds, help="LASSO cross-validation folds (10)")
-    p.add_argument("--bootstrap", type=int, default=AnalysisParams.bootstrap,
-                   help="bootstrap replicates for optimism (200; 0 = none)")
-    p.add_argument("--seed", type=int, default=AnalysisParams.seed)
+    p.add_argument("--top-k", type=int, help="features kept after LASSO (default 10)")
+    p.add_argument("--spearman", type=float, help="|rho| above which one of a pair goes (default 0.8)")
+    p.add_argument("--univariate-p", type=float, help="Mann-Whitney P to keep a feature (default 0.05)")
+    p.add_argument("--lambda", dest="lambda_choice", choices=("min", "1se"),
+                   help="LASSO lambda: lambda.min or lambda.1se (default min)")
+    p.add_argument("--cv-folds", type=int, help="LASSO cross-validation folds (default 10)")
+    p.add_argument("--bootstrap", type=int, help="bootstrap replicates for optimism (default 200; 0 = none)")
+    p.add_argument("--seed", type=int, help="random seed of the cross-validation and bootstrap (default 0)")
     p.add_argument("--clinical-predictors", nargs="+", metavar="VARIABLE",
                    help="use these clinical predictors instead of choosing them by univariate and multivariate P")
     p.add_argument("--out", help="write the result as JSON here")
@@ -115,13 +126,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_analyze)
 
 
+_PARAMS = ("top_k", "spearman", "univariate_p", "lambda_choice", "cv_folds", "bootstrap", "seed")
+
+
 def _analyze(args: argparse.Namespace) -> int:
     with Study.open(args.study, create=False) as study:
-        analysis_id = run_study_analysis(
-            study, args.train, args.validate, mask_source=args.mask_source, top_k=args.top_k,
-            spearman=args.spearman, univariate_p=args.univariate_p, lambda_choice=args.lambda_choice,
-            cv_folds=args.cv_folds, bootstrap=args.bootstrap, seed=args.seed,
-            clinical_predictors=tuple(args.clinical_predictors) if args.clinical_predictors else None)
+        params = {k: getattr(args, k) for k in _PARAMS if getattr(args, k) is not None}
+        if args.clinical_predictors:
+            params["clinical_predictors"] = tuple(args.clinical_predictors)
+        analysis_id = run_study_analysis(study, args.train, args.validate, mask_source=args.mask_source, **params)
         result = study.analysis(analysis_id)
         if args.report:
             from core.report import write_report

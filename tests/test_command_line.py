@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from core.__main__ import main
 from tests.cohort.conftest import make_cohort
@@ -14,10 +15,13 @@ from tests.cohort.conftest import make_cohort
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_verb_has_help():
+def test_every_verb_has_help(capsys):
+    done = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: python -m core" in done.stdout
     for verb in ("demo", "ingest", "info", "extract", "features", "segment", "analyze", "bundle", "validate", "risk"):
-        done = subprocess.run([sys.executable, "-m", "core", verb, "--help"], cwd=ROOT, capture_output=True, text=True)
-        assert done.returncode == 0 and "usage:" in done.stdout, verb
+        with pytest.raises(SystemExit) as exit_:
+            main([verb, "--help"])
+        assert exit_.value.code == 0 and f"usage: python -m core {verb}" in capsys.readouterr().out, verb
 
 
 def test_ingest_lists_problems_and_exits_non_zero(tmp_path, capsys):

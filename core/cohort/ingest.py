@@ -85,6 +85,7 @@ def prepare(source: Path, work: Path, limits: Limits = Limits()) -> CohortPlan:
     """Read and check everything; write de-identified volumes under ``work``. CohortError on any problem."""
     if not source.exists():
         raise CohortError([f"{source}: no such file or folder"])
+    work.mkdir(parents=True, exist_ok=True)
     if source.is_file():
         if source.suffix.lower() != ".zip":
             raise CohortError([f"{source.name}: expected a cohort folder or a .zip of one"])
@@ -111,7 +112,7 @@ def prepare(source: Path, work: Path, limits: Limits = Limits()) -> CohortPlan:
         _match_ids(ids, set(images), table.name, "images", problems)
     for pid in sorted(set(masks) - set(images)):
         problems.append(f"masks/{masks[pid].name}: patient {pid} has a mask but no image in images/")
-    (work / "volumes").mkdir(exist_ok=True)
+    (work / "volumes").mkdir()
     plan.images, plan.masks = _prepare_volumes(images, masks, ids, work / "volumes", problems)
     features_csv = folder / "features.csv"
     if features_csv.exists():

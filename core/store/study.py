@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import duckdb
+import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
@@ -323,18 +324,37 @@ class Study:
     def features_wide(self, center: str, mask_source: str | None = None,
                       settings_hash: str | None = None) -> pd.DataFrame:
         """One row per patient, columns ``region:feature``; errors if the choice is ambiguous."""
-        long = self.features(center, mask_source, settings_hash)
-        if long.empty:
+        sql = ("SELECT DISTINCT mask_source, settings_hash FROM features WHERE center = ?"
+               + "".join(f" AND {c} = ?" for c, v in (("mask_source", mask_source), ("settings_hash", settings_hash))
+                         if v is not None))
+        params = [center] + [v for v in (mask_source, settings_hash) if v is not None]
+        combos = self._df(sql, params)
+        if combos.empty:
             return pd.DataFrame(index=pd.Index([], name="patient_id"))
-        combos = long[["mask_source", "settings_hash"]].drop_duplicates()
         if len(combos) > 1:
             listing = "; ".join(f"mask source {m}, settings {s[:12]}" for m, s in combos.itertuples(index=False))
             raise StudyError(f"centre {center!r} has features from several extractions ({listing}): "
                              "choose a mask source and settings")
-        long = long.assign(column=long["region"] + ":" + long["feature"])
-        wide = long.pivot(index="patient_id", columns="column", values="value")
-        wide.columns.name = None
-        return wide
+        where = "center = ? AND mask_source = ? AND settings_hash = ?"
+        args = [center, *combos.iloc[0]]
+        cur = self._con.cursor()
+        try:  # integer codes computed in SQL; only numbers cross into Python
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE wide_src AS SELECT patient_id, region || ':' || feature AS col, "
+                        f"value FROM features WHERE {where}", args)
+            patients = [r[0] for r in cur.execute("SELECT DISTINCT patient_id FROM wide_src ORDER BY 1").fetchall()]
+            names = [r[0] for r in cur.execute("SELECT DISTINCT col FROM wide_src ORDER BY 1").fetchall()]
+            cells = cur.execute(
+                "SELECT p.i, c.j, w.value FROM wide_src w "
+                "JOIN (SELECT patient_id, row_number() OVER (ORDER BY patient_id) - 1 AS i "
+                "      FROM (SELECT DISTINCT patient_id FROM wide_src)) p USING (patient_id) "
+                "JOIN (SELECT col, row_number() OVER (ORDER BY col) - 1 AS j "
+                "      FROM (SELECT DISTINCT col FROM wide_src)) c USING (col)").fetchnumpy()
+            cur.execute("DROP TABLE wide_src")
+        finally:
+            cur.close()
+        values = np.full((len(patients), len(names)), np.nan)
+        values[cells["i"], cells["j"]] = np.ma.filled(np.ma.asarray(cells["value"], dtype=float), np.nan)
+        return pd.DataFrame(values, index=pd.Index(patients, name="patient_id"), columns=names)
 
     def feature_sets(self, center: str | None = None) -> pd.DataFrame:
         """Distinct (center, mask_source, settings_hash, preset) with patient counts."""

@@ -1,0 +1,277 @@
+"""The stored analyses as the analysis pages see them: which one is shown, its settings, and
+running a new one in the background.
+
+An analysis is ``core.analysis.run_analysis`` on the training centre's clinical table and
+features, scored on the other centres, stored with ``Study.save_analysis``; pages read its
+``to_dict()`` form back with ``Study.analysis``. Settings live in ``st.session_state``
+(keys ``an_*``), so the Feature selection and Models pages edit the same ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core.analysis_cli import run_study_analysis
+from dashboard import common
+
+BACKGROUND = "analysis"
+MODEL_NAMES = ("clinical", "radiomics", "combined")
+MODEL_LABELS = {"clinical": "Clinical", "radiomics": "Radiomics", "combined": "Combined"}
+
+
+# ---------------------------------------------------------------------------------- reading
+def stored() -> pd.DataFrame:
+    return common.read("analyses")
+
+
+def load(analysis_id: str) -> dict:
+    """A stored analysis (cached by its id and time: analyses are written once, so running jobs that
+    change the study do not make the pages parse it again)."""
+    df = stored()
+    created = df.loc[df["analysis_id"] == analysis_id, "created_at"]
+    return common.read_shared(("analysis", analysis_id, str(created.iloc[0]) if len(created) else ""),
+                              "analysis", analysis_id)
+
+
+def pick(container=None) -> tuple[str | None, dict | None]:
+    """The analysis shown (the newest unless one was chosen); (None, None) with a message when none."""
+    df = stored()
+    if df.empty:
+        return None, None
+    ids = list(df["analysis_id"])
+    chosen = st.session_state.get("analysis_choice")
+    if chosen not in ids:
+        chosen = ids[0]
+    labels = {a: f"{a} \u00b7 trained on {t} \u00b7 {pd.Timestamp(c):%Y-%m-%d %H:%M}"
+              for a, t, c in zip(df["analysis_id"], df["train_center"], df["created_at"])}
+    where = container or st
+    analysis_id = where.selectbox("Analysis", ids, index=ids.index(chosen), format_func=labels.get,
+                                  key="analysis_pick", help="Stored analyses, newest first.")
+    st.session_state["analysis_choice"] = analysis_id
+    return analysis_id, load(analysis_id)
+
+
+def current() -> tuple[str | None, dict | None]:
+    """The analysis the other pages show (chosen there, else the newest), without a widget."""
+    df = stored()
+    if df.empty:
+        return None, None
+    ids = list(df["analysis_id"])
+    chosen = st.session_state.get("analysis_choice")
+    analysis_id = chosen if chosen in ids else ids[0]
+    return analysis_id, load(analysis_id)
+
+
+def frame(rows: Any) -> pd.DataFrame:
+    """A stored table (list of row dicts) as a DataFrame."""
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    return pd.DataFrame(rows or [])
+
+
+def centres(result: dict) -> list[str]:
+    """Training centre first, then the others as stored."""
+    train = result["training"]["name"]
+    return [train, *[c for c in result["cohorts"] if c != train]]
+
+
+def none_message() -> None:
+    st.info("No analysis stored in this study yet. Choose the settings and press **Fit** on the Models page "
+            "(or here) to run one.", icon=":material/info:")
+
+
+# --------------------------------------------------------------------------------- settings
+def _defaults() -> dict:
+    from core.analysis import AnalysisParams
+
+    return dataclasses.asdict(AnalysisParams())
+
+
+def _seed_from(result: dict | None) -> None:
+    """Start the settings from the shown analysis (once per session and analysis)."""
+    marker = result["training"]["name"] + str(result.get("params")) if result else "defaults"
+    if st.session_state.get("an_seeded") == marker:
+        return
+    params = {**_defaults(), **((result or {}).get("params") or {})}
+    for key, value in params.items():
+        st.session_state[f"an_{key}"] = tuple(value) if isinstance(value, list) else value
+    st.session_state["an_predictor_mode"] = "choose" if (result or {}).get("params", {}).get(
+        "clinical_predictors") else "auto"
+    if result is None:  # a small training centre cannot have more CV folds than events
+        centers = common.centers()
+        events = centers.loc[centers["role"] == "training", "events"]
+        if len(events) and 2 <= int(events.iloc[0]) < params["cv_folds"]:
+            st.session_state["an_cv_folds"] = int(events.iloc[0])
+    if result:
+        st.session_state["an_train"] = result["training"]["name"]
+        st.session_state["an_validate"] = [c for c in result["cohorts"] if c != result["training"]["name"]]
+        data = (result.get("data") or {})
+        if data.get("mask_source"):
+            st.session_state["an_mask_source"] = data["mask_source"]
+    st.session_state["an_seeded"] = marker
+
+
+def _copy(key: str) -> None:
+    st.session_state[f"an_{key}"] = st.session_state[f"w_{key}"]
+
+
+def _widget_defaults(keys: list[str]) -> None:
+    for key in keys:
+        if f"w_{key}" not in st.session_state and f"an_{key}" in st.session_state:
+            value = st.session_state[f"an_{key}"]
+            st.session_state[f"w_{key}"] = list(value) if isinstance(value, tuple) else value
+
+
+def settings_panel(result: dict | None, sections=("data", "clinical", "selection", "models"),
+                   expanded: bool = False, key: str = "settings") -> None:
+    """The analysis settings (seeded from the shown analysis) and the Fit button, in an expander."""
+    _seed_from(result)
+    titles = {"data": "Data", "clinical": "Clinical predictors", "selection": "Radiomics selection",
+              "models": "Models and evaluation"}
+    with st.expander("Settings for a new fit", expanded=expanded, icon=":material/tune:"):
+        for section in sections:
+            st.markdown(f"**{titles[section]}**")
+            {"data": data_settings, "clinical": clinical_settings, "selection": selection_settings,
+             "models": model_settings}[section]()
+    fit_controls(key)
+
+
+def data_settings() -> None:
+    """Training centre, centres to validate on, mask source of the features."""
+    names = common.center_names()
+    roles = dict(zip(common.centers()["center"], common.centers()["role"]))
+    if st.session_state.get("an_train") not in names:
+        st.session_state["an_train"] = next((c for c in names if roles[c] == "training"), names[0] if names else None)
+    _widget_defaults(["train", "validate", "mask_source"])
+    if st.session_state.get("w_train") not in names:
+        st.session_state["w_train"] = st.session_state["an_train"]
+    c1, c2, c3 = st.columns([1, 2, 1])
+    c1.selectbox("Training centre", names, key="w_train", on_change=_copy, args=("train",),
+                 format_func=lambda c: f"{c} ({roles.get(c)})")
+    others = [c for c in names if c != st.session_state["w_train"]]
+    if "w_validate" not in st.session_state or not set(st.session_state["w_validate"]) <= set(others):
+        st.session_state["w_validate"] = others
+        st.session_state["an_validate"] = others
+    c2.multiselect("Validate on", others, key="w_validate", on_change=_copy, args=("validate",),
+                   help="Only scored: nothing is fitted on these centres.")
+    sources = common.read("mask_sources", st.session_state["w_train"]) or ["manual"]
+    if st.session_state.get("w_mask_source") not in sources:
+        st.session_state["w_mask_source"] = "manual" if "manual" in sources else sources[0]
+        st.session_state["an_mask_source"] = st.session_state["w_mask_source"]
+    c3.selectbox("Mask source of the features", sources, key="w_mask_source", on_change=_copy,
+                 args=("mask_source",))
+
+
+def clinical_settings() -> None:
+    from core.cohort.catalogue import BY_NAME
+
+    _widget_defaults(["predictor_mode", "clinical_predictors"])
+    c1, c2, c3 = st.columns([1, 1, 2])
+    _in(c1, "Univariate entry P (clinical)", "clinical_p", 0.001, 1.0, 0.01, "%.3f")
+    _in(c2, "Multivariate P (independent)", "multivariate_p", 0.001, 1.0, 0.01, "%.3f")
+    with c3:
+        mode = st.radio("Clinical predictors", ("auto", "choose"), key="w_predictor_mode", horizontal=True,
+                        on_change=_copy, args=("predictor_mode",),
+                        format_func={"auto": "selected by P values", "choose": "chosen here"}.get)
+        if mode == "choose":
+            train = st.session_state.get("an_train")
+            variables = [c for c in common.read("clinical", train).columns if c != "ptlf"] if train else []
+            current = [v for v in (st.session_state.get("w_clinical_predictors") or []) if v in variables]
+            st.session_state["w_clinical_predictors"] = current or [v for v in ("inr", "alb") if v in variables]
+            _copy("clinical_predictors")
+            st.multiselect("Predictors", variables, key="w_clinical_predictors", on_change=_copy,
+                           args=("clinical_predictors",),
+                           format_func=lambda v: BY_NAME[v].label if v in BY_NAME else v)
+
+
+def _in(where, label: str, key: str, lo, hi, step, fmt=None, help=None, cast=float):
+    with where:
+        if f"w_{key}" not in st.session_state:
+            st.session_state[f"w_{key}"] = cast(st.session_state[f"an_{key}"])
+        return st.number_input(label, lo, hi, step=step, format=fmt, key=f"w_{key}", help=help,
+                               on_change=_copy, args=(key,))
+
+
+def selection_settings() -> None:
+    """Every threshold of the radiomics selection."""
+    _widget_defaults(["lambda_choice"])
+    c = st.columns(6)
+    _in(c[0], "Spearman |\u03c1| cut-off", "spearman", 0.1, 1.0, 0.05, "%.2f",
+        help="Of every pair of features correlated above this, the one with the higher univariate P goes.")
+    _in(c[1], "Univariate P", "univariate_p", 0.0001, 1.0, 0.01, "%.4f", help="Mann-Whitney U, two-sided.")
+    _in(c[2], "CV folds (LASSO)", "cv_folds", 2, 20, 1, cast=int, help="Stratified; at most the number of events.")
+    with c[3]:
+        st.radio("\u03bb", ("1se", "min"), key="w_lambda_choice", horizontal=True, on_change=_copy,
+                 args=("lambda_choice",), format_func={"1se": "\u03bb.1se", "min": "\u03bb.min"}.get)
+    _in(c[4], "Top k features", "top_k", 1, 100, 1, cast=int, help="The largest |LASSO coefficients| kept.")
+    _in(c[5], "Seed", "seed", 0, 2**31 - 1, 1, cast=int, help="CV folds and bootstrap.")
+
+
+def model_settings() -> None:
+    _widget_defaults(["method"])
+    c = st.columns(5)
+    with c[0]:
+        st.selectbox("Logistic fit", ("auto", "ml", "firth"), key="w_method", on_change=_copy, args=("method",),
+                     help="auto: maximum likelihood, Firth's penalised likelihood under separation.")
+    _in(c[1], "Bootstrap replicates", "bootstrap", 0, 2000, 50, cast=int,
+        help="Optimism-corrected training metrics (Harrell); 0 for none.")
+    _in(c[2], "Calibration groups", "calibration_bins", 3, 20, 1, cast=int)
+    _in(c[3], "Hosmer-Lemeshow groups", "hl_groups", 3, 20, 1, cast=int)
+    _in(c[4], "DCA bootstrap bands", "dca_bootstrap", 0, 2000, 50, cast=int, help="0 for none.")
+
+
+def current_settings() -> dict:
+    """The settings as run_analysis keyword arguments plus train, validate, mask_source."""
+    defaults = _defaults()
+    params = {k: st.session_state.get(f"an_{k}", v) for k, v in defaults.items()}
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
+    for key in ("cv_folds", "top_k", "seed", "n_lambda", "bootstrap", "calibration_bins", "hl_groups",
+                "dca_bootstrap"):
+        params[key] = int(params[key])
+    if st.session_state.get("an_predictor_mode") == "choose":
+        params["clinical_predictors"] = tuple(st.session_state.get("an_clinical_predictors") or ()) or None
+    else:
+        params["clinical_predictors"] = None
+    return {"train": st.session_state.get("an_train"), "validate": list(st.session_state.get("an_validate") or []),
+            "mask_source": st.session_state.get("an_mask_source", "manual"), "params": params}
+
+
+# ---------------------------------------------------------------------------------- running
+def lasso_path(rows: Any) -> pd.DataFrame:
+    """The stored coefficient path (one row per lambda: lambda, then one column per feature ever
+    non-zero) as long rows log_lambda, feature, coef for plotting."""
+    import numpy as np
+
+    wide = frame(rows)
+    if wide.empty or "lambda" not in wide:
+        return pd.DataFrame(columns=["log_lambda", "feature", "coef"])
+    wide = wide.assign(log_lambda=np.log(wide.pop("lambda").astype(float)))
+    return wide.melt(id_vars="log_lambda", var_name="feature", value_name="coef")
+
+
+def fit_controls(key: str) -> None:
+    """The Fit button (runs every current setting) and the running analysis' progress."""
+    running = common.background_running(BACKGROUND)
+    settings = current_settings()
+    if st.button("Fit the models", icon=":material/play_arrow:", type="primary", key=f"{key}-fit",
+                 disabled=running or not settings["train"],
+                 help="Runs the whole analysis with these settings on the training centre and scores the others."):
+        study = common.current_study()
+        common.start_background(BACKGROUND, run_study_analysis, study, settings["train"], settings["validate"],
+                                mask_source=settings["mask_source"], **settings["params"])
+        st.session_state.pop("analysis_choice", None)  # show the new one when it is stored
+        st.rerun()
+    if err := common.background_error(BACKGROUND):
+        st.error(f"The analysis stopped: {err}")
+    if running:
+        @st.fragment(run_every=1)
+        def _wait() -> None:
+            if common.background_running(BACKGROUND):
+                st.info("Fitting the models\u2026 this page refreshes when the analysis is stored.",
+                        icon=":material/hourglass_top:")
+            else:
+                st.rerun()
+        _wait()
