@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the demo study: synthetic cohort -> two centres -> quick radiomics -> analysis.
+# Builds the demo study: synthetic cohort -> two centres -> quick radiomics -> analysis -> bundle.
 set -euo pipefail
 study=${1:-data/demo.duckdb}
 cohort=$(dirname "$study")/demo_cohort
@@ -11,5 +11,10 @@ $py -m core ingest --study "$study" --center hospital_b --role validation --coho
 for center in hospital_a hospital_b; do
   $py -m core extract --study "$study" --center "$center" --preset quick
 done
-$py -m core analyze --study "$study" --train hospital_a --validate hospital_b --out "${study%.duckdb}.study/analysis.json"
+$py -m core analyze --study "$study" --train hospital_a --validate hospital_b --out "${study%.duckdb}.study/analysis.json" \
+  --report "${study%.duckdb}.study/report.html"
+
+# Share the fitted model as a bundle and register it, so the sharing pages have one to show.
+$py -m core bundle export --study "$study" --out "${study%.duckdb}.study/model_bundle.json"
+$py -m core bundle import --study "$study" --bundle "${study%.duckdb}.study/model_bundle.json"
 $py -m core info --study "$study"

@@ -25,7 +25,9 @@ with st.expander("What the bundle holds", expanded=False):
 
 left, right = st.columns([2, 3])
 with left:
-    centre = common.pick_center("Centre to validate on", key="external-centre", default_role="external")
+    roles = set(common.centers()["role"])
+    centre = common.pick_center("Centre to validate on", key="external-centre",
+                                default_role="external" if "external" in roles else "validation")
 override = right.checkbox("Use features extracted with other settings than the bundle's",
                           key="external-override",
                           help="Results are then not a faithful validation; the report states the override.")

@@ -85,8 +85,9 @@ with common.guard("Cannot compute the risk"):
     a.metric("PTLF risk", f"{100 * result.risk:.1f}%",
              help=f"95% CI {100 * result.risk_low:.1f}% to {100 * result.risk_high:.1f}%")
     a.caption(f"95% CI {100 * result.risk_low:.1f}\u2013{100 * result.risk_high:.1f}%")
-    b.metric("Training cut-off", f"{100 * result.cutoff:.1f}%",
-             delta="above" if result.above_cutoff else "below", delta_color="inverse")
+    b.metric("Training cut-off", f"{100 * result.cutoff:.1f}%")
+    b.caption("The risk is **above** the cut-off: high risk" if result.above_cutoff
+              else "The risk is below the cut-off: low risk")
     if result.training_percentile is not None:
         c.metric("Among the training patients", f"higher than {result.training_percentile:.0f}%")
     fig = plots.nomogram(bundle.content["nomogram"], patient={**result.points, "total_points": result.total_points,
