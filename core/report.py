@@ -271,11 +271,23 @@ def _table(df: pd.DataFrame, columns: list[str] | None = None, drop_prefix: tupl
         df = df[[c for c in columns if c in df.columns]]
     df = df[[c for c in df.columns if not any(c == p or c.startswith(p + "_") for p in drop_prefix)]]
     df = df.rename(columns=rename or {})
+    df = df.assign(**{c: df[c].map(_p) for c in df.columns if c in _P_COLUMNS})
     return df.to_html(index=False, na_rep="", float_format=_fmt, border=0, escape=True)
 
 
+_P_COLUMNS = {"p", "P", "Hosmer-Lemeshow P", "univariate_p", "hl_p"}
+
+
+def _p(v) -> str:
+    if not isinstance(v, (int, float)) or math.isnan(v):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
 def _fmt(v: float) -> str:
-    if v != 0 and abs(v) < 0.001:
+    if abs(v) < 1e-10:
+        return "0.000"
+    if abs(v) < 0.001:
         return f"{v:.2e}"
     return f"{v:.3f}"
 
