@@ -122,13 +122,13 @@ def test_command_line_validate_and_risk(shared, other_study, tmp_path, capsys):
             "calibration_slope", "hl_p"} <= set(metrics)
     html = report.read_text()
     assert "TRIPOD+AI" in html and html.count("plotly-graph-div") >= 3
-    bundle = Bundle.load(shared["bundle"])
-    values = [f"--value={p['name']}={p['train_median']}" for p in bundle.predictors]
     with Study.open(other_study) as study:
         pid = study.patients(CENTRE)["patient_id"].iloc[0]
     capsys.readouterr()
     assert main(["risk", "--bundle", str(shared["bundle"]), "--study", str(other_study), "--center", CENTRE,
-                 "--patient", pid, "--json", *values]) == 0
+                 "--patient", pid, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert 0 < printed["risk_ci_low"] < printed["risk"] < printed["risk_ci_high"] < 1
+    stored = shared["predictions"].query("center == @CENTRE and model == 'combined' and patient_id == @pid")["risk"]
+    assert printed["risk"] == pytest.approx(float(stored.iloc[0]), rel=1e-9)
+    assert 0 <= printed["risk_ci_low"] <= printed["risk"] <= printed["risk_ci_high"] <= 1
     assert main(["risk", "--bundle", str(shared["bundle"]), "--value", "inr=abc"]) == 2
