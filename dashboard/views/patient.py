@@ -90,7 +90,8 @@ with common.guard("Cannot compute the risk"):
               else "The risk is below the cut-off: low risk")
     if result.training_percentile is not None:
         c.metric("Among the training patients", f"higher than {result.training_percentile:.0f}%")
-    fig = plots.nomogram(bundle.content["nomogram"], patient={**result.points, "total_points": result.total_points,
-                                                              "probability": result.risk})
+    labels = {p["name"]: f"{p['label']} ({p['unit']})" if p["unit"] else p["label"] for p in bundle.predictors}
+    fig = plots.nomogram(bundle.content["nomogram"], labels={**labels, "radscore": "Radscore"},
+                         patient={**result.points, "total_points": result.total_points, "probability": result.risk})
     common.chart(fig, "patient_nomogram", key="patient-nomogram")
-    common.table(result.summary.round(3), "patient_points", key="points")
+    common.table(result.summary.round(3).fillna(""), "patient_points", key="points")

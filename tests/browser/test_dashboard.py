@@ -139,6 +139,18 @@ def test_end_to_end(server, browser, cohort_zips, screenshots):
         _no_errors(page, "models")
         _shot(page, screenshots, "models")
 
+        # Share the model: export its bundle, import it on External validation, validate on hospital_b.
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="Export model bundle (.json)").click()
+        bundle = screenshots / "model_bundle.json"
+        download.value.save_as(bundle)
+        _goto(page, base, "external")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(bundle))
+        page.get_by_text("checksum verified").wait_for(timeout=60_000)
+        _idle(page, 120)
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=120_000)
+        _no_errors(page, "external validation")
+
         # Every page renders without an error.
         for path, title in PAGES.items():
             _goto(page, base, path)
@@ -146,8 +158,8 @@ def test_end_to_end(server, browser, cohort_zips, screenshots):
             _idle(page)
             _no_errors(page, title)
             _shot(page, screenshots, path or "study")
-            if path == "nomogram":
-                assert page.locator(".js-plotly-plot").count() >= 1, "the nomogram is not drawn"
+            if path in ("nomogram", "patient"):
+                assert page.locator(".js-plotly-plot").count() >= 1, f"the {path} nomogram is not drawn"
     except Exception:
         page.screenshot(path=str(screenshots / "failure.png"), full_page=True)
         print(server["log"].read_text()[-4000:])
