@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "extraction, analysis and validation over a study database."))
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name in CLI_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not name.startswith(exc.name or "-"):  # TEMP while stages land
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
