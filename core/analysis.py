@@ -214,7 +214,11 @@ def _metrics(y: pd.Series, risk: pd.Series, cutoff: float, params: AnalysisParam
 
 
 def _curves(y: pd.Series, pred: pd.DataFrame, params: AnalysisParams) -> dict:
+    """ROC and calibration per model on its scored patients; decision curves on the patients every
+    model scored, so that the models and treat-all are compared on the same people."""
     roc, calibration, decision = {}, {}, None
+    common = pred[list(MODEL_NAMES)].notna().all(axis=1) & y.notna()
+    y_common = y[common].to_numpy(dtype=int)
     for name in MODEL_NAMES:
         ok = pred[name].notna() & y.notna()
         yy, rr = y[ok].to_numpy(dtype=int), pred.loc[ok, name].to_numpy(dtype=float)
@@ -223,11 +227,14 @@ def _curves(y: pd.Series, pred: pd.DataFrame, params: AnalysisParams) -> dict:
         roc[name] = roc_curve(yy, rr)[["threshold", "fpr", "tpr"]]
         calibration[name] = {"grouped": calibration_curve(yy, rr, params.calibration_bins),
                              "smoothed": lowess_calibration(yy, rr)}
+        if y_common.min(initial=0) == y_common.max(initial=0):
+            continue
+        rc = pred.loc[common, name].to_numpy(dtype=float)
         if params.dca_bootstrap:
-            dc = decision_curve_bands(yy, rr, params.dca_thresholds, n_boot=params.dca_bootstrap,
+            dc = decision_curve_bands(y_common, rc, params.dca_thresholds, n_boot=params.dca_bootstrap,
                                       seed=params.seed, level=params.level)
         else:
-            dc = decision_curve(yy, rr, params.dca_thresholds)
+            dc = decision_curve(y_common, rc, params.dca_thresholds)
         if decision is None:
             decision = dc[["threshold", "treat_all", "treat_none"]].copy()
         decision[name] = dc["net_benefit"].to_numpy()

@@ -81,7 +81,7 @@ def _analysis(r: dict, segmentation_table: pd.DataFrame | None) -> str:
     parts.append(_section("Nomogram of the combined model", "22", _figure(_plots().nomogram(r["nomogram"]))))
     parts.append(_section("Warnings and limitations", "27", _warnings(r.get("warnings", []))))
     parts.append(_section("Software and settings", "18", _software(params, data)))
-    return f"<p>Training cohort: <b>{html.escape(train)}</b>; validation: {', '.join(c for c in centres if c != train) or 'none'}.</p>" + "".join(parts)
+    return f"<p>Training cohort: <b>{html.escape(train)}</b>; validation: {html.escape(', '.join(c for c in centres if c != train)) or 'none'}.</p>" + "".join(parts)
 
 
 def _validation(r: dict) -> str:

@@ -69,6 +69,9 @@ class Bundle:
         from core.radiomics.presets import Preset
 
         effective = self.content["extraction"]["settings"]
+        if not all(k in effective for k in ("setting", "imageType", "featureClass")):
+            raise BundleError("the bundle holds no PyRadiomics settings (its features were imported, not extracted "
+                              "here): features cannot be extracted for a new patient")
         preset = Preset.from_params(self.content["extraction"]["preset"], {
             k: effective[k] for k in ("setting", "imageType", "featureClass")})
         if preset.settings_hash != self.settings_hash:
@@ -120,10 +123,14 @@ def build_bundle(study, analysis_id: str | None = None) -> Bundle:
     result = study.analysis(analysis_id)
     data, train = result["data"], result["training"]["name"]
     fitted = _strip_patients(result["fitted"])
-    clinical = study.clinical(train)
     risks = study.predictions(analysis_id)
-    train_risk = risks[(risks["center"] == train) & (risks["model"] == "combined")]["risk"].dropna()
-    preset_name = study.feature_sets(train).set_index("settings_hash")["preset"].get(data["settings_hash"])
+    train_risk = risks[(risks["center"] == train) & (risks["model"] == "combined")].set_index("patient_id")["risk"]
+    train_risk = train_risk.dropna()
+    clinical = study.clinical(train).reindex(train_risk.index)  # the patients the combined model was fitted on
+    levels = fitted["models"]["combined"]["design"].get("levels", {})
+    sets = study.feature_sets(train)
+    presets = sets.loc[sets["settings_hash"] == data["settings_hash"], "preset"].dropna()
+    preset_name = presets.iloc[0] if len(presets) else None
     content = {
         "schema": SCHEMA,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -132,7 +139,7 @@ def build_bundle(study, analysis_id: str | None = None) -> Bundle:
         "models": fitted,
         "radscore_formula": result["radiomics"]["radscore_formula"],
         "radiomics_features": fitted["selector"]["selected"],
-        "clinical_predictors": [_predictor(name, clinical[name]) for name in fitted["predictors"]],
+        "clinical_predictors": [_predictor(name, clinical[name], levels.get(name)) for name in fitted["predictors"]],
         "extraction": {"preset": preset_name or "custom", "settings_hash": data["settings_hash"],
                        "settings": data.get("extraction", {}), "mask_source": data["mask_source"],
                        "segmentation_model": None if data["mask_source"] in ("manual", "imported")
@@ -172,17 +179,18 @@ def stored_bundle(study, bundle_id: str) -> Bundle:
     return Bundle.from_json(json.dumps(study.model(bundle_id)), bundle_id)
 
 
-def _predictor(name: str, values: pd.Series) -> dict[str, Any]:
+def _predictor(name: str, values: pd.Series, levels: list[str] | None) -> dict[str, Any]:
+    """What the bundle tells about a predictor: label, unit, training range, or the fitted levels."""
     var = BY_NAME.get(name)
     info: dict[str, Any] = {"name": name, "label": var.label if var else name, "unit": var.unit if var else ""}
     numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().sum() and numeric.notna().sum() == values.notna().sum():
+    if levels is None and numeric.notna().sum() and numeric.notna().sum() == values.notna().sum():
         info.update(kind="numeric", train_min=float(numeric.min()), train_max=float(numeric.max()),
                     train_median=float(numeric.median()))
         if var is not None and not var.categorical:
             info.update(plausible_low=var.low, plausible_high=var.high)
     else:
-        info.update(kind="categorical", levels=sorted(values.dropna().astype(str).unique().tolist()))
+        info.update(kind="categorical", levels=[str(v) for v in (levels or sorted(values.dropna().astype(str).unique()))])
     return info
 
 

@@ -81,10 +81,12 @@ def validate_bundle(study, bundle: Bundle, center: str, *, mask_source: str | No
     absent = [f for f in needed if f not in features.columns]
     if absent:
         raise BundleError(f"centre {center!r}: features {', '.join(absent)} of the Radscore are missing")
+    clinical, unseen = _blank_unseen_levels(bundle, clinical)
     predictions = bundle.models.predict(clinical, features)
     y = clinical["ptlf"]
     evaluation = evaluate_cohort(y, predictions, bundle.content["cutoffs"], params_obj)
     warnings = [f"{center}: {w}" for w in evaluation["notes"]]
+    warnings += unseen
     if override:
         warnings.insert(0, override)
     recalibration = {name: _recalibrate(y, predictions[name]) for name in MODEL_NAMES}
@@ -108,6 +110,22 @@ def validate_bundle(study, bundle: Bundle, center: str, *, mask_source: str | No
         "range_warnings": range_warnings(bundle, clinical),
         "warnings": warnings,
     })
+
+
+def _blank_unseen_levels(bundle: Bundle, clinical: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Categorical values the models never saw become missing (those patients are not scored)."""
+    notes = []
+    clinical = clinical.copy()
+    for p in bundle.predictors:
+        if p["kind"] != "categorical":
+            continue
+        values = clinical[p["name"]].astype("string")
+        unseen = values.notna() & ~values.isin(p["levels"])
+        if unseen.any():
+            clinical.loc[unseen, p["name"]] = None
+            notes.append(f"{int(unseen.sum())} patient(s) with {p['name']} values unseen in training "
+                         f"({', '.join(sorted(set(values[unseen])))}; training levels {p['levels']}) were not scored")
+    return clinical, notes
 
 
 def range_warnings(bundle: Bundle, clinical: pd.DataFrame) -> list[dict[str, Any]]:

@@ -58,7 +58,7 @@ def check_values(bundle: Bundle, values: dict[str, Any]) -> tuple[dict[str, Any]
     problems, warnings, parsed = [], [], {}
     for p in bundle.predictors:
         name, raw = p["name"], values.get(p["name"])
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if raw is None or (isinstance(raw, str) and not raw.strip()) or (not isinstance(raw, str) and pd.isna(raw)):
             problems.append(f"{name}: missing; expected {_expected(p)}")
             continue
         if p["kind"] == "categorical":

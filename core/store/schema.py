@@ -6,8 +6,9 @@ version ``i`` to ``i + 1``. Append new migrations, never edit applied ones.
 
 MIGRATIONS: list[list[str]] = [
     [
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
-        "INSERT INTO meta VALUES ('data_version', 0)",
+        # One row per committed write (inserts never conflict, unlike updating one counter row).
+        "CREATE SEQUENCE data_version_ids START 1",
+        "CREATE TABLE data_versions (version BIGINT PRIMARY KEY DEFAULT nextval('data_version_ids'))",
         """CREATE TABLE centers (
             center TEXT PRIMARY KEY,
             role TEXT NOT NULL CHECK (role IN ('training', 'validation', 'external')),

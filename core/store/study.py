@@ -108,7 +108,7 @@ class Study:
         try:
             yield cur
             if bump:
-                cur.execute("UPDATE meta SET value = value + 1 WHERE key = 'data_version'")
+                cur.execute("INSERT INTO data_versions DEFAULT VALUES")
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -125,7 +125,7 @@ class Study:
 
     def version(self) -> int:
         """A number that grows with every committed write (for cache keys)."""
-        return int(self._df("SELECT value FROM meta WHERE key = 'data_version'").iloc[0, 0])
+        return int(self._df("SELECT coalesce(max(version), 0) FROM data_versions").iloc[0, 0])
 
     def audit(self, action: str, params: dict[str, Any] | None = None, cur=None) -> None:
         """Append to the audit log: what ran, when, by whom, with which inputs."""
@@ -371,7 +371,8 @@ class Study:
     def register_model(self, model_id: str, kind: str, payload: dict[str, Any]) -> None:
         """Store (or replace) a model record: a segmentation model or a fitted analysis model."""
         with self.transaction() as cur:
-            cur.execute("INSERT OR REPLACE INTO models (model_id, kind, payload) VALUES (?, ?, ?)",
+            cur.execute("INSERT OR REPLACE INTO models (model_id, kind, payload, created_at) "
+                        "VALUES (?, ?, ?, current_timestamp)",
                         [model_id, kind, json.dumps(payload, sort_keys=True, default=str)])
             self.audit("register model", {"model_id": model_id, "kind": kind}, cur=cur)
 
@@ -409,8 +410,8 @@ class Study:
         frame = predictions[["model", "center", "patient_id", "risk"]].assign(analysis_id=analysis_id)
         with self.transaction() as cur:
             cur.execute("DELETE FROM predictions WHERE analysis_id = ?", [analysis_id])
-            cur.execute("INSERT OR REPLACE INTO analyses (analysis_id, train_center, params, result) "
-                        "VALUES (?, ?, ?, ?)",
+            cur.execute("INSERT OR REPLACE INTO analyses (analysis_id, train_center, params, result, created_at) "
+                        "VALUES (?, ?, ?, ?, current_timestamp)",
                         [analysis_id, train_center, json.dumps(params, default=str),
                          json.dumps(result, default=str)])
             cur.register("incoming", frame)

@@ -52,7 +52,8 @@ with common.guard("Validation refused"):
     info = result["cohorts"][centre]
     st.caption(f"{centre}: {info['n_patients']} patients, {info['n_events']} with PTLF, "
                f"{info['n_with_features']} with features; scored with the bundle's frozen models and cut-offs.")
-    evaluation.show(result, centre, f"{bundle.bundle_id}-{centre}-{override}", bundle.content["cutoffs"])
+    evaluation.show(result, centre, f"{study.path}-{study.version()}-{bundle.bundle_id}-{override}",
+                    bundle.content["cutoffs"])
 
     st.markdown("**Logistic recalibration on this cohort** (beside the original models, not instead of them)")
     recal = pd.DataFrame([{"model": m, **{k: v for k, v in r.items() if not isinstance(v, dict)}}

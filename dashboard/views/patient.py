@@ -25,6 +25,7 @@ if bundle is None:
 source = st.radio("Patient", ("A stored patient", "A new patient (CT and mask)"), horizontal=True, key="risk-source")
 stored_values: dict = {}
 features = None
+who = "new"  # part of the value widgets' keys: a widget keeps its value while its key stays the same
 if source == "A stored patient":
     left, right = st.columns(2)
     with left:
@@ -34,6 +35,7 @@ if source == "A stored patient":
     clinical = common.read("clinical", centre)
     patient = right.selectbox("Patient", clinical.index.tolist(), key="risk-patient")
     stored_values = clinical.loc[patient].to_dict()
+    who = f"{centre}-{patient}"
     with common.guard("No features for this patient"):
         mask_source, settings_hash, _ = choose_features(study, bundle, centre)
         wide = common.read("features_wide", centre, mask_source, settings_hash)
@@ -52,13 +54,13 @@ for column, p in zip(columns, bundle.predictors):
     label = f"{p['label']} ({p['unit']})" if p["unit"] else p["label"]
     if p["kind"] == "categorical":
         current = stored_values.get(p["name"])
-        values[p["name"]] = column.selectbox(label, p["levels"], key=f"risk-{p['name']}-{source}",
+        values[p["name"]] = column.selectbox(label, p["levels"], key=f"risk-{p['name']}-{who}",
                                              index=p["levels"].index(current) if current in p["levels"] else 0)
     else:
         default = stored_values.get(p["name"])
         default = p["train_median"] if default is None or pd.isna(default) else float(default)
         values[p["name"]] = column.number_input(
-            label, value=float(default), key=f"risk-{p['name']}-{source}-{stored_values.get('ptlf', '')}",
+            label, value=float(default), key=f"risk-{p['name']}-{who}",
             help=f"Training range {p['train_min']:g} to {p['train_max']:g}; plausible "
                  f"{p.get('plausible_low', '?')} to {p.get('plausible_high', '?')}.", format="%.2f")
 

@@ -132,3 +132,10 @@ def test_command_line_validate_and_risk(shared, other_study, tmp_path, capsys):
     assert printed["risk"] == pytest.approx(float(stored.iloc[0]), rel=1e-9)
     assert 0 <= printed["risk_ci_low"] <= printed["risk"] <= printed["risk_ci_high"] <= 1
     assert main(["risk", "--bundle", str(shared["bundle"]), "--value", "inr=abc"]) == 2
+
+
+def test_missing_stored_value_is_refused_as_missing(shared):
+    bundle = Bundle.load(shared["bundle"])
+    values = {p["name"]: float("nan") for p in bundle.predictors}
+    with pytest.raises(ValueError, match=r"inr: missing; expected a number from 0.5 to 10"):
+        patient_risk(bundle, values, features={})

@@ -80,3 +80,12 @@ def test_stale_running_job_is_marked_failed(tmp_path):
         study._con.execute("UPDATE jobs SET params = '{\"pid\": 999999999}' WHERE job_id = ?", [job])
         assert study.jobs.mark_stale() == 1
         assert study.jobs.get(job)["state"] == "failed"
+
+
+def test_concurrent_writes_do_not_conflict(tmp_path):
+    """Two threads' transactions (e.g. a job writing a case while a page logs an action) both commit."""
+    with Study.open(tmp_path / "s.duckdb") as study:
+        with study.transaction() as first, study.transaction() as second:
+            first.execute("INSERT INTO audit (action) VALUES ('a')")
+            second.execute("INSERT INTO audit (action) VALUES ('b')")
+        assert set(study.audit_log()["action"]) == {"a", "b"} and study.version() == 2
