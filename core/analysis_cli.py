@@ -83,7 +83,7 @@ def _run(study: Study, train: str, validate: list[str], mask_source: str | None,
     result = run_analysis(clinical, features, others, train_name=train, **params)
     payload = result.to_dict()
     payload["data"] = {"study": study.path.name, "mask_source": mask_source, "settings_hash": settings_hash,
-                       "extraction": _settings(study, settings_hash),
+                       "extraction": study.settings(settings_hash),
                        "roles": {c: study.role(c) for c in [train, *validate]}}
     analysis_id = f"{train}-{datetime.now():%Y%m%d-%H%M%S-%f}"
     predictions = pd.concat(
@@ -93,13 +93,6 @@ def _run(study: Study, train: str, validate: list[str], mask_source: str | None,
     study.save_analysis(analysis_id, train, {"validate": validate, "mask_source": mask_source,
                                              "settings_hash": settings_hash, **params}, payload, predictions)
     return analysis_id
-
-
-def _settings(study: Study, settings_hash: str) -> dict:
-    try:
-        return study.settings(settings_hash)
-    except StudyError:
-        return {}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

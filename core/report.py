@@ -13,11 +13,12 @@ import html
 import json
 import math
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from core.versions import package_versions
 
 MODELS = ("clinical", "radiomics", "combined")
 _CSS = """
@@ -237,13 +238,7 @@ def _performance(r: dict, centres: list[str]) -> str:
 
 
 def _software(params: dict, data: dict) -> str:
-    versions = {}
-    for package in ("pyradiomics-bhklab", "nnunetv2", "torch", "statsmodels", "scikit-learn", "scipy", "numpy",
-                    "pandas", "duckdb", "plotly"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            pass
+    versions = package_versions()
     settings = {k: v for k, v in params.items() if k != "dca_thresholds"}
     return (_table(pd.DataFrame([versions])) + "<p>Analysis settings:</p><pre>"
             + html.escape(json.dumps(settings, indent=1, default=str)) + "</pre><p>Data: "

@@ -10,8 +10,9 @@ from core.models.bundle import KIND, Bundle, import_bundle, stored_bundle
 from dashboard import common
 
 
-def pick(key: str) -> Bundle | None:
-    """The chosen bundle (an upload is verified and registered in the study first), or None."""
+def pick(key: str) -> Bundle:
+    """The chosen bundle (an upload is verified and registered in the study first); without one,
+    a message and the end of the page."""
     study = common.current_study()
     upload = st.file_uploader("Import a model bundle (.json)", type=["json"], key=f"{key}-upload",
                               help="A bundle exported from the Models page or `python -m core bundle export`; "
@@ -28,7 +29,7 @@ def pick(key: str) -> Bundle | None:
     if registered.empty:
         st.info("No model bundle in this study yet: import one above, or export one from the Models page of "
                 "the study that fitted it.", icon=":material/share:")
-        return None
+        st.stop()
     ids = registered["model_id"].tolist()[::-1]
     choice = st.selectbox("Bundle", ids, key=f"{key}-bundle", format_func=lambda b: _label(registered, b))
     return common.cached_call(_load, choice, key=("bundle", choice))

@@ -41,24 +41,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
     from core.cohort.archive import Limits
-    from core.cohort.ingest import CohortError, ingest, validate
-    from core.store import Study
+    from core.cohort.ingest import CohortError, ingest
 
     limits = Limits(max_upload=int(args.max_upload_mb * 2**20))
-    if not Path(args.study).exists():  # check before creating the study file
-        plan = validate(args.cohort, limits)
-        if plan.problems:
-            print(CohortError(plan.problems), file=sys.stderr)
-            return 1
-    with Study.open(args.study) as study:
-        try:
-            summary = ingest(study, args.cohort, args.center, args.role, replace=args.replace, limits=limits)
-        except CohortError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+    try:  # a new study file is created only for a cohort that passes its checks
+        summary = ingest(args.study, args.cohort, args.center, args.role, replace=args.replace, limits=limits)
+    except CohortError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     print(f"stored centre {args.center} ({args.role}): " + ", ".join(f"{v} {k}" for k, v in summary.items()))
     return 0
 

@@ -53,22 +53,34 @@ class CohortPlan:
                 "imported_features": int(self.features["feature"].nunique()) if len(self.features) else 0}
 
 
-def ingest(study: Study, source: str | Path, center: str, role: str, replace: bool = False,
+def ingest(study: Study | str | Path, source: str | Path, center: str, role: str, replace: bool = False,
            limits: Limits = Limits()) -> dict:
     """Check the cohort at ``source`` (folder or .zip) and store it as ``center``; returns its summary.
 
-    Raises CohortError listing every problem; then nothing has been written.
+    ``study`` is an open Study or the path of one; a path is opened (a new study file created)
+    only when the cohort passes its checks. Raises CohortError listing every problem; then
+    nothing has been written.
     """
-    problems = _check_target(study, center, role, replace)
     with tempfile.TemporaryDirectory(prefix="cohort-") as work:
         try:
-            plan = prepare(Path(source), Path(work), limits)
+            plan, problems = prepare(Path(source), Path(work), limits), []
         except CohortError as exc:
-            raise CohortError(problems + exc.problems) from None
-        if problems:
-            raise CohortError(problems)
-        store(study, plan, center, role, replace)
-        return plan.summary()
+            plan, problems = None, exc.problems
+        if isinstance(study, Study):
+            return _store_checked(study, plan, problems, center, role, replace)
+        if problems and not Path(study).exists():
+            raise CohortError(_check_target(None, center, role, replace) + problems)
+        with Study.open(study) as opened:
+            return _store_checked(opened, plan, problems, center, role, replace)
+
+
+def _store_checked(study: Study, plan: "CohortPlan | None", problems: list[str], center: str, role: str,
+                   replace: bool) -> dict:
+    problems = _check_target(study, center, role, replace) + problems
+    if problems:
+        raise CohortError(problems)
+    store(study, plan, center, role, replace)
+    return plan.summary()
 
 
 def validate(source: str | Path, limits: Limits = Limits()) -> CohortPlan:
@@ -136,13 +148,13 @@ def store(study: Study, plan: CohortPlan, center: str, role: str, replace: bool 
         "features": plan.features}, replace=replace)
 
 
-def _check_target(study: Study, center: str, role: str, replace: bool) -> list[str]:
+def _check_target(study: Study | None, center: str, role: str, replace: bool) -> list[str]:
     problems = []
     if not center or not center.strip():
         problems.append("centre name is empty")
     if role not in ROLES:
         problems.append(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if center and study.has_center(center) and not replace:
+    if center and study is not None and study.has_center(center) and not replace:
         problems.append(f"centre {center!r} already exists in {study.path.name}; "
                         "use --replace (or the dashboard's replace option) to replace it")
     return problems

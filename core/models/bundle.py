@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -23,6 +22,8 @@ import pandas as pd
 
 from core.cohort.catalogue import BY_NAME
 from core.models.three import MODEL_NAMES, ThreeModels
+from core.stats._json import jsonable
+from core.versions import package_versions
 
 SCHEMA = "ptlf-model-bundle/1"
 KIND = "bundle"  # model kind under which an imported bundle is registered in a study
@@ -34,7 +35,7 @@ class BundleError(ValueError):
 
 def canonical(content: dict[str, Any]) -> bytes:
     """The bytes the checksum covers: sorted keys, no whitespace, NaN as null."""
-    return json.dumps(_finite(content), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+    return json.dumps(jsonable(content), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Bundle:
         return preset
 
     def to_json(self) -> str:
-        return json.dumps({**_finite(self.content), "sha256": self.sha256}, indent=1, sort_keys=True)
+        return json.dumps({**jsonable(self.content), "sha256": self.sha256}, indent=1, sort_keys=True)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -135,7 +136,7 @@ def build_bundle(study, analysis_id: str | None = None) -> Bundle:
         "schema": SCHEMA,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "analysis_id": analysis_id,
-        "software": _versions(),
+        "software": package_versions(),
         "models": fitted,
         "radscore_formula": result["radiomics"]["radscore_formula"],
         "radiomics_features": fitted["selector"]["selected"],
@@ -155,7 +156,7 @@ def build_bundle(study, analysis_id: str | None = None) -> Bundle:
         },
         "nomogram": fitted["nomogram"],
     }
-    return Bundle(json.loads(json.dumps(_finite(content), default=str)))
+    return Bundle(jsonable(content))
 
 
 def export_bundle(study, out: str | Path, analysis_id: str | None = None) -> Path:
@@ -206,25 +207,3 @@ def _strip_patients(fitted: dict) -> dict:
             return [walk(v) for v in obj]
         return obj
     return walk(fitted)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for package in ("pyradiomics-bhklab", "scikit-learn", "statsmodels", "numpy", "nnunetv2"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
-def _finite(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj

@@ -41,7 +41,7 @@ def choose_features(study, bundle: Bundle, center: str, mask_source: str | None 
         row = max(same.itertuples(), key=lambda r: (r.mask_source == preferred, r.mask_source == "manual", r.patients))
         return row.mask_source, row.settings_hash, None
     row = max(sets.itertuples(), key=lambda r: r.patients)
-    differences = settings_difference(bundle.content["extraction"]["settings"], _stored_settings(study, row.settings_hash))
+    differences = settings_difference(bundle.content["extraction"]["settings"], study.settings(row.settings_hash))
     text = (f"centre {center!r} has features extracted with other settings than the bundle's "
             f"(bundle {bundle.settings_hash[:12]}, centre {row.settings_hash[:12]}): {differences}")
     if not allow_other_settings:
@@ -152,10 +152,3 @@ def _recalibrate(y: pd.Series, risk: pd.Series) -> dict[str, Any]:
     recal = expit(a + b * logit(rr))
     return {"intercept": a, "slope": b, "brier": float(np.mean((recal - yy) ** 2)),
             "calibration": calibration_metrics(yy, recal)}
-
-
-def _stored_settings(study, settings_hash: str) -> dict:
-    try:
-        return study.settings(settings_hash)
-    except Exception:
-        return {}

@@ -279,10 +279,9 @@ class Study:
                         [settings_hash, preset, json.dumps(settings, sort_keys=True, default=str)])
 
     def settings(self, settings_hash: str) -> dict[str, Any]:
+        """The extraction settings behind a hash; empty when the study never recorded them."""
         df = self._df("SELECT settings FROM feature_settings WHERE settings_hash = ?", [settings_hash])
-        if df.empty:
-            raise StudyError(f"no extraction settings with hash {settings_hash} in {self.path}")
-        return json.loads(df.iloc[0, 0])
+        return json.loads(df.iloc[0, 0]) if len(df) else {}
 
     def write_case_features(self, center: str, patient_id: str, mask_source: str, settings_hash: str,
                             image_sha: str | None, mask_sha: str | None, df: pd.DataFrame,

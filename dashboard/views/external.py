@@ -13,8 +13,6 @@ st.caption("Validate a model fitted at another centre on this study's patients: 
            "centre, only the bundle (coefficients, scaling, extraction settings) travels.")
 study = common.current_study()
 bundle = bundles.pick("external")
-if bundle is None:
-    st.stop()
 
 with st.expander("What the bundle holds", expanded=False):
     st.code(bundle.content["radscore_formula"], language="text")

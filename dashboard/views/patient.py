@@ -19,8 +19,6 @@ st.caption("The combined model's risk of post-TACE liver failure for one patient
            "stored.")
 study = common.current_study()
 bundle = bundles.pick("risk")
-if bundle is None:
-    st.stop()
 
 source = st.radio("Patient", ("A stored patient", "A new patient (CT and mask)"), horizontal=True, key="risk-source")
 stored_values: dict = {}
