@@ -116,7 +116,7 @@ def measure(path: Path, repeats: int) -> pd.DataFrame:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import common
+    from dashboard import figures, session
 
     os.environ["PTLF_STUDY"] = str(path)
     at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
@@ -125,7 +125,7 @@ def measure(path: Path, repeats: int) -> pd.DataFrame:
     for page in PAGES:
         # Cold: every cached read, figure and stored analysis dropped (the open Study is kept).
         st.cache_data.clear()
-        for cache in (common._figure, common._figure_for, common._read_shared):
+        for cache in (figures._figure, figures._figure_for, session._read_shared):
             cache.clear()
         t = time.perf_counter()
         at.switch_page(page).run()

@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis_cli import run_study_analysis
-from dashboard import common
+from dashboard import background, session
 
 BACKGROUND = "analysis"
 MODEL_NAMES = ("clinical", "radiomics", "combined")
@@ -24,7 +24,7 @@ MODEL_LABELS = {"clinical": "Clinical", "radiomics": "Radiomics", "combined": "C
 
 # ---------------------------------------------------------------------------------- reading
 def stored() -> pd.DataFrame:
-    return common.read("analyses")
+    return session.read("analyses")
 
 
 def load(analysis_id: str) -> dict:
@@ -32,7 +32,7 @@ def load(analysis_id: str) -> dict:
     change the study do not make the pages parse it again)."""
     df = stored()
     created = df.loc[df["analysis_id"] == analysis_id, "created_at"]
-    return common.read_shared(("analysis", analysis_id, str(created.iloc[0]) if len(created) else ""),
+    return session.read_shared(("analysis", analysis_id, str(created.iloc[0]) if len(created) else ""),
                               "analysis", analysis_id)
 
 
@@ -101,7 +101,7 @@ def _seed_from(result: dict | None) -> None:
     st.session_state["an_predictor_mode"] = "choose" if (result or {}).get("params", {}).get(
         "clinical_predictors") else "auto"
     if result is None:  # a small training centre cannot have more CV folds than events
-        centers = common.centers()
+        centers = session.centers()
         events = centers.loc[centers["role"] == "training", "events"]
         if len(events) and 2 <= int(events.iloc[0]) < params["cv_folds"]:
             st.session_state["an_cv_folds"] = int(events.iloc[0])
@@ -141,8 +141,8 @@ def settings_panel(result: dict | None, sections=("data", "clinical", "selection
 
 def data_settings() -> None:
     """Training centre, centres to validate on, mask source of the features."""
-    names = common.center_names()
-    roles = dict(zip(common.centers()["center"], common.centers()["role"]))
+    names = session.center_names()
+    roles = dict(zip(session.centers()["center"], session.centers()["role"]))
     if st.session_state.get("an_train") not in names:
         st.session_state["an_train"] = next((c for c in names if roles[c] == "training"), names[0] if names else None)
     _widget_defaults(["train", "validate", "mask_source"])
@@ -157,7 +157,7 @@ def data_settings() -> None:
         st.session_state["an_validate"] = others
     c2.multiselect("Validate on", others, key="w_validate", on_change=_copy, args=("validate",),
                    help="Only scored: nothing is fitted on these centres.")
-    sources = common.read("mask_sources", st.session_state["w_train"]) or ["manual"]
+    sources = session.read("mask_sources", st.session_state["w_train"]) or ["manual"]
     if st.session_state.get("w_mask_source") not in sources:
         st.session_state["w_mask_source"] = "manual" if "manual" in sources else sources[0]
         st.session_state["an_mask_source"] = st.session_state["w_mask_source"]
@@ -178,7 +178,7 @@ def clinical_settings() -> None:
                         format_func={"auto": "selected by P values", "choose": "chosen here"}.get)
         if mode == "choose":
             train = st.session_state.get("an_train")
-            variables = [c for c in common.read("clinical", train).columns if c != "ptlf"] if train else []
+            variables = [c for c in session.read("clinical", train).columns if c != "ptlf"] if train else []
             current = [v for v in (st.session_state.get("w_clinical_predictors") or []) if v in variables]
             st.session_state["w_clinical_predictors"] = current or [v for v in ("inr", "alb") if v in variables]
             _copy("clinical_predictors")
@@ -254,22 +254,22 @@ def lasso_path(rows: Any) -> pd.DataFrame:
 
 def fit_controls(key: str) -> None:
     """The Fit button (runs every current setting) and the running analysis' progress."""
-    running = common.background_running(BACKGROUND)
+    running = background.background_running(BACKGROUND)
     settings = current_settings()
     if st.button("Fit the models", icon=":material/play_arrow:", type="primary", key=f"{key}-fit",
                  disabled=running or not settings["train"],
                  help="Runs the whole analysis with these settings on the training centre and scores the others."):
-        study = common.current_study()
-        common.start_background(BACKGROUND, run_study_analysis, study, settings["train"], settings["validate"],
+        study = session.current_study()
+        background.start_background(BACKGROUND, run_study_analysis, study, settings["train"], settings["validate"],
                                 mask_source=settings["mask_source"], **settings["params"])
         st.session_state.pop("analysis_choice", None)  # show the new one when it is stored
         st.rerun()
-    if err := common.background_error(BACKGROUND):
+    if err := background.background_error(BACKGROUND):
         st.error(f"The analysis stopped: {err}")
     if running:
         @st.fragment(run_every=1)
         def _wait() -> None:
-            if common.background_running(BACKGROUND):
+            if background.background_running(BACKGROUND):
                 st.info("Fitting the models\u2026 this page refreshes when the analysis is stored.",
                         icon=":material/hourglass_top:")
             else:

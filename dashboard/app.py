@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
 def main() -> None:
     import streamlit as st
 
-    from dashboard import common
+    from dashboard import errors, session
 
     st.set_page_config(page_title="PTLF radiomics study", page_icon=":material/biotech:", layout="wide")
     pages = {
@@ -45,11 +45,11 @@ def main() -> None:
         ],
     }
     page = st.navigation(pages)
-    common.sidebar()
+    session.sidebar()
     try:
         page.run()
     except Exception as exc:  # every page error becomes a message, never a traceback page
-        common.show_error(exc)
+        errors.show_error(exc)
 
 
 # Streamlit registers this script as __main__, so worker processes that jobs start with

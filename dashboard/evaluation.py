@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import plots
 from dashboard import analysis_ui as an
-from dashboard import common
+from dashboard import figures, tables
 
 labels = an.MODEL_LABELS
 
@@ -19,22 +19,22 @@ def metric_row(models: dict, cutoffs: dict, name: str, centre: str) -> dict:
     return {
         "Model": labels[name],
         "n (events)": f"{m.get('n', '')} ({m.get('n_events', '')})",
-        "AUC (95% CI)": common.fmt_ci(m.get("auc"), m.get("auc_ci_low"), m.get("auc_ci_high")),
-        **({"AUC optimism-corrected": common.fmt_num(m.get("auc_corrected"))} if "auc_corrected" in m else {}),
-        "Cut-off": common.fmt_num(cutoffs[name]),
-        "Sensitivity": common.fmt_num(m.get("sensitivity")),
-        "Specificity": common.fmt_num(m.get("specificity")),
-        "Accuracy": common.fmt_num(m.get("accuracy")),
-        "PPV": common.fmt_num(m.get("ppv")),
-        "NPV": common.fmt_num(m.get("npv")),
-        "Brier": common.fmt_num(m.get("brier")),
-        "Calibration intercept": common.fmt_ci(m.get("calibration_intercept"), m.get("calibration_intercept_ci_low"),
+        "AUC (95% CI)": tables.fmt_ci(m.get("auc"), m.get("auc_ci_low"), m.get("auc_ci_high")),
+        **({"AUC optimism-corrected": tables.fmt_num(m.get("auc_corrected"))} if "auc_corrected" in m else {}),
+        "Cut-off": tables.fmt_num(cutoffs[name]),
+        "Sensitivity": tables.fmt_num(m.get("sensitivity")),
+        "Specificity": tables.fmt_num(m.get("specificity")),
+        "Accuracy": tables.fmt_num(m.get("accuracy")),
+        "PPV": tables.fmt_num(m.get("ppv")),
+        "NPV": tables.fmt_num(m.get("npv")),
+        "Brier": tables.fmt_num(m.get("brier")),
+        "Calibration intercept": tables.fmt_ci(m.get("calibration_intercept"), m.get("calibration_intercept_ci_low"),
                                                m.get("calibration_intercept_ci_high"), 2),
-        "Calibration slope": common.fmt_ci(m.get("calibration_slope"), m.get("calibration_slope_ci_low"),
+        "Calibration slope": tables.fmt_ci(m.get("calibration_slope"), m.get("calibration_slope_ci_low"),
                                            m.get("calibration_slope_ci_high"), 2),
-        "Hosmer-Lemeshow \u03c7\u00b2 (df)": (f"{common.fmt_num(m.get('hl_chi2'), 2)} ({m.get('hl_df')})"
+        "Hosmer-Lemeshow \u03c7\u00b2 (df)": (f"{tables.fmt_num(m.get('hl_chi2'), 2)} ({m.get('hl_df')})"
                                                 if m.get("hl_chi2") is not None else ""),
-        "Hosmer-Lemeshow P": common.fmt_p(m.get("hl_p")),
+        "Hosmer-Lemeshow P": tables.fmt_p(m.get("hl_p")),
     }
 
 
@@ -46,13 +46,13 @@ def show(result: dict, centre: str, analysis_id: str, cutoffs: dict) -> None:
     legend = {}
     for n in roc_rows:
         m = models[n]["metrics"].get(centre, {})
-        legend[n] = f"{labels[n]}: AUC {common.fmt_ci(m.get('auc'), m.get('auc_ci_low'), m.get('auc_ci_high'))}"
+        legend[n] = f"{labels[n]}: AUC {tables.fmt_ci(m.get('auc'), m.get('auc_ci_low'), m.get('auc_ci_high'))}"
     left, right = st.columns(2)
     with left:
         if roc_rows:
-            fig = common.figure_for((analysis_id, centre, "roc"), lambda: plots.roc(
+            fig = figures.figure_for((analysis_id, centre, "roc"), lambda: plots.roc(
                 {n: an.frame(rows) for n, rows in roc_rows.items()}, legend, title="ROC curves"))
-            common.chart(fig, f"roc_{centre}", key="roc")
+            figures.chart(fig, f"roc_{centre}", key="roc")
         else:
             st.info("No ROC curve: this centre's scored patients have one outcome class only.")
     with right:
@@ -63,8 +63,8 @@ def show(result: dict, centre: str, analysis_id: str, cutoffs: dict) -> None:
                 return plots.decision_curves(dca, title="Decision curves", max_threshold=max_t)
 
             max_t = st.session_state.get("dca_max", 0.6)
-            fig = common.figure_for((analysis_id, centre, "dca", max_t), lambda: decision_figure(max_t))
-            common.chart(fig, f"dca_{centre}", key="dca")
+            fig = figures.figure_for((analysis_id, centre, "dca", max_t), lambda: decision_figure(max_t))
+            figures.chart(fig, f"dca_{centre}", key="dca")
             st.slider("Largest threshold probability shown", 0.05, 1.0, 0.6, 0.05, key="dca_max")
         else:
             st.info("No decision curve for this centre.")
@@ -75,14 +75,14 @@ def show(result: dict, centre: str, analysis_id: str, cutoffs: dict) -> None:
         cal_legend = {}
         for n in cal:
             m = models[n]["metrics"].get(centre, {})
-            cal_legend[n] = (f"{labels[n]}: intercept {common.fmt_num(m.get('calibration_intercept'), 2) or 'n/a'}, "
-                             f"slope {common.fmt_num(m.get('calibration_slope'), 2) or 'n/a'}, "
-                             f"Brier {common.fmt_num(m.get('brier')) or 'n/a'}, HL P {common.fmt_p(m.get('hl_p')) or 'n/a'}")
+            cal_legend[n] = (f"{labels[n]}: intercept {tables.fmt_num(m.get('calibration_intercept'), 2) or 'n/a'}, "
+                             f"slope {tables.fmt_num(m.get('calibration_slope'), 2) or 'n/a'}, "
+                             f"Brier {tables.fmt_num(m.get('brier')) or 'n/a'}, HL P {tables.fmt_p(m.get('hl_p')) or 'n/a'}")
         if cal:
-            fig = common.figure_for((analysis_id, centre, "calibration"), lambda: plots.calibration(
+            fig = figures.figure_for((analysis_id, centre, "calibration"), lambda: plots.calibration(
                 {n: an.frame(v.get("grouped")) for n, v in cal.items()},
                 {n: an.frame(v.get("smoothed")) for n, v in cal.items()}, cal_legend, title="Calibration"))
-            common.chart(fig, f"calibration_{centre}", key="calibration")
+            figures.chart(fig, f"calibration_{centre}", key="calibration")
         else:
             st.info("No calibration curve for this centre.")
     with right:
@@ -90,11 +90,11 @@ def show(result: dict, centre: str, analysis_id: str, cutoffs: dict) -> None:
         comparisons = result["comparisons"].get(centre, {})
         delong = pd.DataFrame([{
             "Comparison": f"{labels[c['model_a']]} vs {labels[c['model_b']]}",
-            "AUC A": common.fmt_num(c.get("auc_a")), "AUC B": common.fmt_num(c.get("auc_b")),
-            "Difference": common.fmt_num(c.get("diff")), "z": common.fmt_num(c.get("z"), 2), "P": common.fmt_p(c.get("p"))}
+            "AUC A": tables.fmt_num(c.get("auc_a")), "AUC B": tables.fmt_num(c.get("auc_b")),
+            "Difference": tables.fmt_num(c.get("diff")), "z": tables.fmt_num(c.get("z"), 2), "P": tables.fmt_p(c.get("p"))}
             for c in comparisons.values()])
         if len(delong):
-            common.table(delong, f"delong_{centre}", key="delong",
+            tables.table(delong, f"delong_{centre}", key="delong",
                          download=pd.DataFrame([{"centre": centre, "comparison": k, **v} for k, v in comparisons.items()]))
             n = sorted({c.get("n") for c in comparisons.values()})
             st.caption(f"Paired DeLong test on the {', '.join(map(str, n))} patients scored by both models (two-sided).")
@@ -104,4 +104,4 @@ def show(result: dict, centre: str, analysis_id: str, cutoffs: dict) -> None:
     st.markdown(f"**Metrics at the training Youden cut-off** \u00b7 {centre}")
     metrics = pd.DataFrame([metric_row(models, cutoffs, n, centre) for n in an.MODEL_NAMES])
     raw = pd.DataFrame([{"model": n, "centre": centre, **models[n]["metrics"].get(centre, {})} for n in an.MODEL_NAMES])
-    common.table(metrics, f"metrics_{centre}", key="metrics", download=raw)
+    tables.table(metrics, f"metrics_{centre}", key="metrics", download=raw)

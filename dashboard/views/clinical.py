@@ -8,13 +8,13 @@ from core.stats.clinical import multivariate_logistic, univariate_table
 from core.stats.logistic import INTERCEPT
 from dashboard import analysis_ui as an
 from core import plots
-from dashboard import common
+from dashboard import figures, session, tables
 
 st.title("Clinical")
-study = common.current_study()
+study = session.current_study()
 cols = st.columns([2, 1, 1], vertical_alignment="bottom")
 with cols[0]:
-    center = common.pick_center(key="clin_center")
+    center = session.pick_center(key="clin_center")
 if center is None:
     st.stop()
 analysis_id, result = an.current()
@@ -71,22 +71,22 @@ def stored_tables(result: dict) -> dict:
 
 
 if use_stored:
-    tables = stored_tables(result)
+    clin = stored_tables(result)
     params = result["params"]
     alpha = params.get("clinical_p", alpha)
     st.caption(f"From the stored analysis {analysis_id} (its training patients; entry P {params.get('clinical_p')}, "
                f"multivariate P {params.get('multivariate_p')}). Change them under Settings on the Models page.")
 else:
-    tables = common.cached_call(clinical_tables, center, float(alpha), method, key=common.center_key(center))
+    clin = session.cached_call(clinical_tables, center, float(alpha), method, key=session.center_key(center))
     if result is not None and result["training"]["name"] == center and result["params"].get("clinical_predictors"):
         st.info(f"The stored analysis {analysis_id} used clinical predictors chosen by hand ("
                 f"{', '.join(label(v) for v in result['params']['clinical_predictors'])}); the tables below are "
                 "computed here from all of the centre's patients.", icon=":material/info:")
-labels = tables["labels"]
+labels = clin["labels"]
 
 st.subheader("Univariate analysis")
-n0, n1 = tables["n"][labels[0]], tables["n"][labels[1]]
-s = tables["univariate"]
+n0, n1 = clin["n"][labels[0]], clin["n"][labels[1]]
+s = clin["univariate"]
 table2 = pd.DataFrame({
     "Characteristic": [label(v) if not lv else f"{label(v)}: {lv}" for v, lv in zip(s["variable"], s["level"])],
     "Statistic": s["statistic"],
@@ -101,42 +101,42 @@ table2.loc[~first.to_numpy(), ["P", "Test"]] = ""
 st.caption(f"{center}: {n0 + n1} patients, {n1} with PTLF. Continuous variables: mean \u00b1 SD (t-test) when "
            "Shapiro-Wilk accepts normality in both groups, else median (IQR) (Mann-Whitney U); categories: n (%) "
            "(chi-square, or Fisher's exact test for small expected counts).")
-common.table(table2, f"table2_{center}", key="table2", height="content",
+tables.table(table2, f"table2_{center}", key="table2", height="content",
              download=table2.assign(p_value=s["p"].where(first.to_numpy())))
-if tables["excluded"]:
-    st.caption(f"{tables['excluded']} patient(s) without an outcome left out.")
+if clin["excluded"]:
+    st.caption(f"{clin['excluded']} patient(s) without an outcome left out.")
 
 st.subheader("Multivariate logistic regression")
-multi = tables["multivariate"]
+multi = clin["multivariate"]
 if multi is None:
     st.info(f"No clinical variable has P < {alpha:g} in the univariate analysis; nothing to enter.")
     st.stop()
-st.caption(f"Variables with univariate P < {alpha:g}: {', '.join(label(v) for v in tables['significant'])}. "
-           + (tables["detail"] or ""))
+st.caption(f"Variables with univariate P < {alpha:g}: {', '.join(label(v) for v in clin['significant'])}. "
+           + (clin["detail"] or ""))
 rows = multi[multi["term"] != INTERCEPT]
 table3 = pd.DataFrame({
     "Variable": [term_label(v, t) for v, t in zip(rows["variable"], rows["term"])],
-    "\u03b2": rows["beta"].map(lambda x: common.fmt_num(x, 3)),
-    "SE": rows["se"].map(lambda x: common.fmt_num(x, 3)),
-    "OR (95% CI)": [common.fmt_ci(o, lo, hi, 3) for o, lo, hi in zip(rows["or"], rows["or_low"], rows["or_high"])],
-    "P": rows["p"].map(common.fmt_p),
+    "\u03b2": rows["beta"].map(lambda x: tables.fmt_num(x, 3)),
+    "SE": rows["se"].map(lambda x: tables.fmt_num(x, 3)),
+    "OR (95% CI)": [tables.fmt_ci(o, lo, hi, 3) for o, lo, hi in zip(rows["or"], rows["or_low"], rows["or_high"])],
+    "P": rows["p"].map(tables.fmt_p),
 })
-common.table(table3, f"table3_{center}", key="table3",
+tables.table(table3, f"table3_{center}", key="table3",
              download=table3.assign(beta=rows["beta"].to_numpy(), se=rows["se"].to_numpy(),
                                     odds_ratio=rows["or"].to_numpy(), ci_low=rows["or_low"].to_numpy(),
                                     ci_high=rows["or_high"].to_numpy(), p_value=rows["p"].to_numpy()))
-indep = tables["independent"]
+indep = clin["independent"]
 if indep:
     st.success(f"Independent predictors (P < {alpha:g}): {', '.join(label(v) for v in indep)}",
                icon=":material/check_circle:")
 else:
     st.warning(f"No variable keeps P < {alpha:g} in the multivariate model.")
-for note in tables["warnings"]:
+for note in clin["warnings"]:
     st.caption(f"\u26a0 {note}")
 forest = pd.DataFrame({"variable": table3["Variable"].to_numpy(), "or": rows["or"].to_numpy(),
                        "ci_low": rows["or_low"].to_numpy(), "ci_high": rows["or_high"].to_numpy(),
                        "p": rows["p"].to_numpy()})
 left, _ = st.columns([3, 1])
 with left:
-    common.chart(common.figure(plots.forest, forest, title="Odds ratios (95% CI) per unit or against the reference level"),
+    figures.chart(figures.figure(plots.forest, forest, title="Odds ratios (95% CI) per unit or against the reference level"),
                  f"forest_{center}", key="forest")

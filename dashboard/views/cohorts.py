@@ -8,11 +8,11 @@ import streamlit as st
 
 from core.cohort.archive import ArchiveError, Limits, copy_upload
 from core.cohort.ingest import ROLES, CohortError, prepare, store
-from dashboard import common
+from dashboard import errors, session, tables
 
 st.title("Cohorts")
-study = common.current_study()
-centers = common.centers()
+study = session.current_study()
+centers = session.centers()
 
 if centers.empty:
     st.info("No centres yet. Upload the training centre's cohort first, then each validation centre's.")
@@ -20,7 +20,7 @@ else:
     shown = centers.drop(columns=["source"]).rename(columns={
         "center": "Centre", "role": "Role", "patients": "Patients", "events": "PTLF events", "images": "Images",
         "manual_masks": "Manual masks", "model_masks": "Model masks", "created_at": "Added"})
-    common.table(shown, "centres", key="cohort-centres")
+    tables.table(shown, "centres", key="cohort-centres")
 
 UPLOAD_LIMIT = Limits(max_upload=int(st.get_option("server.maxUploadSize")) << 20)
 
@@ -113,7 +113,7 @@ if check:
     if check["problems"]:
         st.error(f"{len(check['problems'])} problem(s) in `{check['name']}`; nothing was stored. Fix them and "
                  "upload again.", icon=":material/error:")
-        common.table(pd.DataFrame({"problem": check["problems"]}), "cohort_problems", key="problems")
+        tables.table(pd.DataFrame({"problem": check["problems"]}), "cohort_problems", key="problems")
     else:
         plan = check["plan"]
         summary = plan.summary()
@@ -131,7 +131,7 @@ if check:
             st.warning(msg)
         if st.button(f"Store as centre {center or '?'} ({role})", icon=":material/save:", type="primary",
                      disabled=bool(target), key="store"):
-            with common.guard("Not stored"), st.spinner("Storing images, masks and tables\u2026"):
+            with errors.guard("Not stored"), st.spinner("Storing images, masks and tables\u2026"):
                 store(study, plan, center, role, replace=exists and replace)
                 _forget_check()
                 st.session_state["upload_reset"] = True
@@ -151,7 +151,7 @@ if not centers.empty:
             if typed.strip() != victim:
                 st.error(f"Type {victim!r} exactly to delete it.")
             else:
-                with common.guard("Not deleted"):
+                with errors.guard("Not deleted"):
                     study.delete_center(victim)
                     st.session_state["stored_message"] = (f"Deleted centre {victim} and its rows "
                                                           "(files stay in the store).")

@@ -1,18 +1,18 @@
 """Extraction: PyRadiomics features per region for a centre, as a background job with live progress."""
 import streamlit as st
 
-from dashboard import common
+from dashboard import background, session, tables
 
 RUNNER = "core.radiomics.runner"
 KIND = "extract"  # core.radiomics.runner.KIND
 
 st.title("Extraction")
-study = common.current_study()
-center = common.pick_center(key="ext_center")
+study = session.current_study()
+center = session.pick_center(key="ext_center")
 if center is None:
     st.stop()
 
-sources = common.read("mask_sources", center)
+sources = session.read("mask_sources", center)
 cols = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
 source = cols[0].selectbox("Mask source", sources or ["(no masks)"], key="ext_source", disabled=not sources,
                            help="manual: the cohort's own masks; a model id: masks predicted by that model.")
@@ -26,39 +26,39 @@ preset = cols[1].selectbox("Preset", presets or ["(none)"], key="ext_preset", di
                            help="paper: the study's 1,874 features per region; quick: the original-image "
                                 "features only (107 per region), for demos and tests.")
 name = f"extract:{center}"
-if not common.module_available(RUNNER):
-    common.not_available("Starting an extraction", RUNNER)
+if not session.module_available(RUNNER):
+    session.not_available("Starting an extraction", RUNNER)
 else:
     from core.jobs import default_workers
     from core.radiomics import runner
 
     workers = cols[2].number_input("Workers", 1, 256, default_workers(), key="ext_workers",
                                    help="Worker processes (default: every core).")
-    running = common.background_running(name)
+    running = background.background_running(name)
     if cols[3].button("Start", icon=":material/play_arrow:", type="primary", key="ext_start",
                       disabled=running or not sources or not presets, width="stretch"):
-        if common.start_background(name, runner.run_extraction, study, center, mask_source=source, preset=preset,
+        if background.start_background(name, runner.run_extraction, study, center, mask_source=source, preset=preset,
                                    workers=int(workers)):
             st.toast(f"Extraction of {center} started.")
         st.rerun()
 
-if error := common.background_error(name):
+if error := background.background_error(name):
     st.error(f"The last extraction of {center} stopped: {error}")
 
 st.subheader("Progress")
-job = common.job_monitor(KIND, center, key="ext-monitor", background=name)
+job = background.job_monitor(KIND, center, key="ext-monitor", background=name)
 if job is None:
     st.caption(f"No extraction of {center} yet.")
 else:
-    cases = common.read("jobs.cases", int(job["job_id"]))
+    cases = session.read("jobs.cases", int(job["job_id"]))
     failed = cases[cases["state"] == "failed"]
     if len(failed):
         st.markdown(f"**{len(failed)} case(s) failed** in job {int(job['job_id'])}; the others are stored. "
                     "Fix the cause (e.g. a mask) and start again: finished cases are not redone.")
-        common.table(failed[["case_id", "error", "seconds"]], f"{center}_extraction_failures", key="ext-failed")
+        tables.table(failed[["case_id", "error", "seconds"]], f"{center}_extraction_failures", key="ext-failed")
 
 st.subheader("Feature tables")
-sets = common.read("feature_sets", center)
+sets = session.read("feature_sets", center)
 if sets.empty:
     st.caption(f"{center} has no features yet.")
     st.stop()
@@ -67,10 +67,10 @@ labels = {i: f"{r.mask_source} \u00b7 {r.preset or 'custom'} \u00b7 {r.settings_
 pick = st.selectbox("Feature set", list(labels), format_func=labels.get, key="ext_set")
 chosen = sets.loc[pick]
 # Cached by this feature set's own state, so that extracting another centre does not reload it.
-latest = common.jobs(KIND, center)
+latest = background.jobs(KIND, center)
 key = (center, chosen["mask_source"], chosen["settings_hash"], int(chosen["patients"]), int(chosen["features"]),
        tuple(latest[["job_id", "state", "done", "failed"]].iloc[0]) if len(latest) else ())
-wide = common.read_keyed(key, "features_wide", center, chosen["mask_source"], chosen["settings_hash"])
+wide = session.read_keyed(key, "features_wide", center, chosen["mask_source"], chosen["settings_hash"])
 n_missing = int(wide.isna().sum().sum())
 st.caption(f"{wide.shape[0]} patients \u00d7 {wide.shape[1]} features (columns `region:feature`)"
            + (f"; {n_missing} missing values" if n_missing else ""))
@@ -78,4 +78,4 @@ preview = wide.iloc[:200, :60]
 st.dataframe(preview, height=320)
 if wide.shape[0] > preview.shape[0] or wide.shape[1] > preview.shape[1]:
     st.caption(f"Showing {preview.shape[0]} rows and {preview.shape[1]} columns; the downloads hold everything.")
-common.downloads(wide, f"features_{center}_{chosen['mask_source']}_{chosen['preset'] or 'custom'}", key="ext-dl")
+tables.downloads(wide, f"features_{center}_{chosen['mask_source']}_{chosen['preset'] or 'custom'}", key="ext-dl")

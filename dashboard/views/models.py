@@ -4,13 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis_ui as an
-from core import plots
 from core.models.bundle import build_bundle
 from core.report import render
-from dashboard import common, evaluation
+from dashboard import errors, evaluation, session, tables
 
 st.title("Models")
-common.current_study()
+session.current_study()
 top = st.container()
 analysis_id, result = an.pick(top)
 an.settings_panel(result, expanded=result is None, key="models")
@@ -26,12 +25,12 @@ labels = an.MODEL_LABELS
 
 # Overview: AUC of every model on every centre.
 overview = pd.DataFrame([{"Centre": c + (" (training)" if c == train else ""),
-                          **{labels[n]: common.fmt_ci(models[n]["metrics"].get(c, {}).get("auc"),
+                          **{labels[n]: tables.fmt_ci(models[n]["metrics"].get(c, {}).get("auc"),
                                                       models[n]["metrics"].get(c, {}).get("auc_ci_low"),
                                                       models[n]["metrics"].get(c, {}).get("auc_ci_high"))
                              for n in an.MODEL_NAMES}} for c in names])
 st.markdown("**AUC (95% DeLong CI)**")
-common.table(overview, f"{analysis_id}_auc_overview", key="overview")
+tables.table(overview, f"{analysis_id}_auc_overview", key="overview")
 
 centre = st.segmented_control("Centre", names, default=names[0], key="models_centre",
                               format_func=lambda c: f"{c} (training)" if c == train else c) or names[0]
@@ -49,20 +48,20 @@ def _report(study, analysis_id: str) -> str:
 
 
 share, report = st.columns(2)
-with common.guard("Cannot export the bundle"):
-    share.download_button("Export model bundle (.json)", common.cached_call(_bundle, analysis_id, key=("bundle", analysis_id)),
+with errors.guard("Cannot export the bundle"):
+    share.download_button("Export model bundle (.json)", session.cached_call(_bundle, analysis_id, key=("bundle", analysis_id)),
                           file_name=f"{analysis_id}_bundle.json", mime="application/json", icon=":material/share:",
                           help="Coefficients, scaling, extraction settings and cut-offs; no patient data. Another "
                                "centre validates it on its External validation page.")
-report.download_button("HTML report (TRIPOD+AI)", common.cached_call(_report, analysis_id, key=("report", analysis_id)),
+report.download_button("HTML report (TRIPOD+AI)", session.cached_call(_report, analysis_id, key=("report", analysis_id)),
                        file_name=f"{analysis_id}_report.html", mime="text/html", icon=":material/description:")
 
 with st.expander("Model coefficients"):
     for n in an.MODEL_NAMES:
         coef = an.frame(models[n]["coefficients"])
         st.markdown(f"**{labels[n]}** ({models[n]['method']}, {models[n]['n_obs']} patients)")
-        shown = coef.assign(p=coef["p"].map(common.fmt_p)).round(4) if "p" in coef else coef
-        common.table(shown, f"{n}_coefficients", key=f"coef-{n}", download=coef)
+        shown = coef.assign(p=coef["p"].map(tables.fmt_p)).round(4) if "p" in coef else coef
+        tables.table(shown, f"{n}_coefficients", key=f"coef-{n}", download=coef)
 if result.get("warnings"):
     with st.expander(f"{len(result['warnings'])} note(s) from the analysis"):
         for note in result["warnings"]:

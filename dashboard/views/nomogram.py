@@ -8,10 +8,10 @@ from core.cohort.catalogue import BY_NAME
 from core.stats.nomogram import Nomogram
 from dashboard import analysis_ui as an
 from core import plots
-from dashboard import common
+from dashboard import figures, session, tables
 
 st.title("Nomogram")
-common.current_study()
+session.current_study()
 analysis_id, result = an.pick()
 if result is None:
     an.none_message()
@@ -49,14 +49,14 @@ def typical(name: str):
 start = {name: typical(name) for name in nomogram.predictors}
 if patient is not None:
     row = predictions[centre].set_index("patient_id").loc[patient]
-    clinical = common.read("clinical", centre) if centre in common.center_names() else pd.DataFrame()
+    clinical = session.read("clinical", centre) if centre in session.center_names() else pd.DataFrame()
     for name in nomogram.predictors:
         if name == "radscore" and pd.notna(row.get("radscore")):
             start[name] = float(row["radscore"])
         elif name in clinical.columns and patient in clinical.index and pd.notna(clinical.at[patient, name]):
             start[name] = clinical.at[patient, name]
     observed = row.get("ptlf")
-    cols[2].caption(f"Patient {patient}: stored combined-model risk {common.fmt_num(row.get('combined'))}"
+    cols[2].caption(f"Patient {patient}: stored combined-model risk {tables.fmt_num(row.get('combined'))}"
                     + (f", observed PTLF {int(observed)}" if observed is not None and not pd.isna(observed) else ""))
 
 source = f"{centre}:{patient}"
@@ -86,7 +86,7 @@ m[2].metric("Probability of PTLF", "<0.001" if points["probability"] < 0.001 els
 if outside:
     st.warning(f"Outside the training range (extrapolated): {', '.join(outside)}.")
 
-common.chart(common.figure(plots.nomogram, spec, LABELS, {k: points[k] for k in points}),
+figures.chart(figures.figure(plots.nomogram, spec, LABELS, {k: points[k] for k in points}),
              f"{analysis_id}_nomogram", key="nomogram")
 table = pd.DataFrame({"Predictor": [LABELS.get(n, n) for n in nomogram.predictors],
                       "Value": [f"{values[n]:.4g}" if isinstance(values[n], float) else values[n]
@@ -97,9 +97,9 @@ table = pd.concat([table, pd.DataFrame({"Predictor": ["Total", "Probability of P
                                         "Points": [round(points["total_points"], 1), round(points["probability"], 3)]})],
                   ignore_index=True)
 table["Value"] = table["Value"].astype(str)
-common.table(table, f"{analysis_id}_nomogram_points", key="nomo-points")
+tables.table(table, f"{analysis_id}_nomogram_points", key="nomo-points")
 with st.expander("Scales"):
     scales = pd.DataFrame([{"Predictor": LABELS.get(a["name"], a["name"]), "Value": v, "Points": round(p, 2)}
                            for a in spec["axes"] for v, p in zip(a["values"], a["points"])])
     scales["Value"] = scales["Value"].astype(str)
-    common.table(scales, f"{analysis_id}_nomogram_scales", key="nomo-scales")
+    tables.table(scales, f"{analysis_id}_nomogram_scales", key="nomo-scales")

@@ -12,12 +12,12 @@ import streamlit as st
 from core import plots
 from core.models.external import choose_features
 from core.models.risk import patient_risk
-from dashboard import bundles, common
+from dashboard import bundles, errors, figures, session, tables
 
 st.title("Patient risk")
 st.caption("The combined model's risk of post-TACE liver failure for one patient. Nothing about the patient is "
            "stored.")
-study = common.current_study()
+study = session.current_study()
 bundle = bundles.pick("risk")
 
 source = st.radio("Patient", ("A stored patient", "A new patient (CT and mask)"), horizontal=True, key="risk-source")
@@ -27,16 +27,16 @@ who = "new"  # part of the value widgets' keys: a widget keeps its value while i
 if source == "A stored patient":
     left, right = st.columns(2)
     with left:
-        centre = common.pick_center("Centre", key="risk-centre", default_role="validation")
+        centre = session.pick_center("Centre", key="risk-centre", default_role="validation")
     if not centre:
         st.stop()
-    clinical = common.read("clinical", centre)
+    clinical = session.read("clinical", centre)
     patient = right.selectbox("Patient", clinical.index.tolist(), key="risk-patient")
     stored_values = clinical.loc[patient].to_dict()
     who = f"{centre}-{patient}"
-    with common.guard("No features for this patient"):
+    with errors.guard("No features for this patient"):
         mask_source, settings_hash, _ = choose_features(study, bundle, centre)
-        wide = common.read("features_wide", centre, mask_source, settings_hash)
+        wide = session.read("features_wide", centre, mask_source, settings_hash)
         features = wide.loc[patient] if patient in wide.index else None
         if features is None:
             st.warning(f"Patient {patient} has no features extracted with the bundle's settings.")
@@ -62,7 +62,7 @@ for column, p in zip(columns, bundle.predictors):
             help=f"Training range {p['train_min']:g} to {p['train_max']:g}; plausible "
                  f"{p.get('plausible_low', '?')} to {p.get('plausible_high', '?')}.", format="%.2f")
 
-with common.guard("Cannot compute the risk"):
+with errors.guard("Cannot compute the risk"):
     if source == "A stored patient":
         if features is None:
             st.stop()
@@ -93,5 +93,5 @@ with common.guard("Cannot compute the risk"):
     labels = {p["name"]: f"{p['label']} ({p['unit']})" if p["unit"] else p["label"] for p in bundle.predictors}
     fig = plots.nomogram(bundle.content["nomogram"], labels={**labels, "radscore": "Radscore"},
                          patient={**result.points, "total_points": result.total_points, "probability": result.risk})
-    common.chart(fig, "patient_nomogram", key="patient-nomogram")
-    common.table(result.summary.round(3).fillna(""), "patient_points", key="points")
+    figures.chart(fig, "patient_nomogram", key="patient-nomogram")
+    tables.table(result.summary.round(3).fillna(""), "patient_points", key="points")

@@ -7,10 +7,10 @@ import streamlit as st
 
 from dashboard import analysis_ui as an
 from core import plots
-from dashboard import common
+from dashboard import figures, session, tables
 
 st.title("Feature selection")
-common.current_study()
+session.current_study()
 analysis_id, result = an.pick()
 an.settings_panel(result, sections=("selection", "data"), expanded=result is None, key="selection")
 if result is None:
@@ -35,7 +35,7 @@ steps = [(STEPS.get(k, k), int(v)) for k, v in counts.items()]
 
 left, right = st.columns([1, 1])
 with left:
-    common.chart(common.figure(plots.funnel, steps, title="Features left after each step"),
+    figures.chart(figures.figure(plots.funnel, steps, title="Features left after each step"),
                  f"{analysis_id}_funnel", key="funnel")
 with right:
     st.markdown("**Radscore**")
@@ -43,45 +43,45 @@ with right:
     st.caption("Features are z-scored with the training cohort's mean and SD; the Radscore is the linear predictor "
                f"of a logistic model on them ({rad.get('radscore_method', '')}).")
     funnel = pd.DataFrame({"Step": [s for s, _ in steps], "Features": [n for _, n in steps]})
-    common.downloads(funnel, f"{analysis_id}_funnel_counts", key="funnel-dl")
+    tables.downloads(funnel, f"{analysis_id}_funnel_counts", key="funnel-dl")
 
 lambda_min, lambda_1se = rad.get("lambda_min"), rad.get("lambda_1se")
 left, right = st.columns(2)
 with left:
     selected = an.frame(rad["selected"])
     if rad.get("lasso_path"):
-        fig = common.figure_for((analysis_id, "lasso_path"), lambda: plots.lasso_path(
+        fig = figures.figure_for((analysis_id, "lasso_path"), lambda: plots.lasso_path(
             an.lasso_path(rad["lasso_path"]), lambda_min, lambda_1se, tuple(selected["feature"]),
             title="LASSO coefficient path"))
-        common.chart(fig, f"{analysis_id}_lasso_path", key="path")
-        common.downloads(an.frame(rad["lasso_path"]), f"{analysis_id}_lasso_path", key="path-dl")
+        figures.chart(fig, f"{analysis_id}_lasso_path", key="path")
+        tables.downloads(an.frame(rad["lasso_path"]), f"{analysis_id}_lasso_path", key="path-dl")
     else:
         st.info("This analysis was stored without its coefficient path.", icon=":material/info:")
 with right:
     if rad.get("lasso_cv"):
         cv = an.frame(rad["lasso_cv"])
         cvf = cv.rename(columns={"cv_mean": "mean", "cv_se": "se", "n_nonzero": "nonzero"})
-        common.chart(common.figure(plots.cv_curve, cvf, lambda_min, lambda_1se,
+        figures.chart(figures.figure(plots.cv_curve, cvf, lambda_min, lambda_1se,
                                    title=f"{params.get('cv_folds')}-fold cross-validation"),
                      f"{analysis_id}_lasso_cv", key="cv")
-        common.downloads(cv, f"{analysis_id}_lasso_cv", key="cv-dl")
+        tables.downloads(cv, f"{analysis_id}_lasso_cv", key="cv-dl")
         st.caption(f"\u03bb.min = {lambda_min:.4g} (log \u03bb = {math.log(lambda_min):.2f}), \u03bb.1se = "
                    f"{lambda_1se:.4g} (log \u03bb = {math.log(lambda_1se):.2f}); the selection used \u03bb.{choice}.")
 
 st.subheader("Selected features")
 if len(selected):
     shown = selected.assign(label=selected["region"] + ": " + selected["name"])
-    common.chart(common.figure(plots.weights, shown, feature="label", coef="coef", region="region",
+    figures.chart(figures.figure(plots.weights, shown, feature="label", coef="coef", region="region",
                                title="Radscore coefficients of the z-scored features, by region"),
                  f"{analysis_id}_weights", key="weights")
     table = pd.DataFrame({
         "Region": shown["region"], "Feature": shown["name"],
-        "Coefficient": shown["coef"].map(lambda x: common.fmt_num(x, 4)),
-        "LASSO coefficient": shown["lasso_coef"].map(lambda x: common.fmt_num(x, 4)),
-        "Univariate P": shown["univariate_p"].map(common.fmt_p),
+        "Coefficient": shown["coef"].map(lambda x: tables.fmt_num(x, 4)),
+        "LASSO coefficient": shown["lasso_coef"].map(lambda x: tables.fmt_num(x, 4)),
+        "Univariate P": shown["univariate_p"].map(tables.fmt_p),
         "Training mean": shown["mean"].map(lambda x: f"{x:.4g}"),
         "Training SD": shown["sd"].map(lambda x: f"{x:.4g}"),
     })
-    common.table(table, f"{analysis_id}_selected_features", key="selected", download=selected)
+    tables.table(table, f"{analysis_id}_selected_features", key="selected", download=selected)
 for note in rad.get("warnings") or []:
     st.caption(f"\u26a0 {note}")

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import common
+from dashboard import errors, session, tables
 
 st.title("Study")
 
-current = common.study_path()
+current = session.study_path()
 with st.form("open-study", border=False):
     cols = st.columns([5, 1, 1], vertical_alignment="bottom")
     typed = cols[0].text_input("Study file (.duckdb)", value=str(current), key="study_path_input",
@@ -26,21 +26,21 @@ if open_clicked or create_clicked:
     elif create_clicked and path.exists():
         st.error(f"`{path}` already exists; press Open to use it.")
     else:
-        with common.guard("Cannot open the study"):
+        with errors.guard("Cannot open the study"):
             if create_clicked:
-                common.create_study(path)
+                session.create_study(path)
             else:
-                common.open_study(str(path))
+                session.open_study(str(path))
             st.session_state["study_path"] = str(path)
             st.rerun()
 
-study = common.current_study(stop=False) if not common.study_path().exists() else common.current_study()
+study = session.current_study(stop=False) if not session.study_path().exists() else session.current_study()
 if study is None:
-    st.info(f"No study file at `{common.study_path()}` yet. Press **Create** to make an empty study there, "
+    st.info(f"No study file at `{session.study_path()}` yet. Press **Create** to make an empty study there, "
             "or type the path of an existing one and press **Open**.", icon=":material/info:")
     st.stop()
-centers = common.centers()
-features = common.read("feature_counts")
+centers = session.centers()
+features = session.read("feature_counts")
 
 cols = st.columns(6)
 cols[0].metric("Centres", len(centers))
@@ -48,7 +48,7 @@ cols[1].metric("Patients", int(centers["patients"].sum()) if len(centers) else 0
 cols[2].metric("PTLF events", int(centers["events"].sum()) if len(centers) else 0)
 cols[3].metric("Images", int(centers["images"].sum()) if len(centers) else 0)
 cols[4].metric("Masks", int(centers[["manual_masks", "model_masks"]].sum().sum()) if len(centers) else 0)
-cols[5].metric("Feature tables", len(common.read("feature_sets")),
+cols[5].metric("Feature tables", len(session.read("feature_sets")),
                help="Distinct (centre, mask source, extraction settings) combinations.")
 
 st.subheader("Centres")
@@ -59,7 +59,7 @@ else:
     shown = centers.drop(columns=["source"]).rename(columns={
         "center": "Centre", "role": "Role", "patients": "Patients", "events": "PTLF events", "images": "Images",
         "manual_masks": "Manual masks", "model_masks": "Model masks", "created_at": "Added"})
-    common.table(shown, "centres", key="centres")
+    tables.table(shown, "centres", key="centres")
 
 st.subheader("Features")
 if features.empty:
@@ -68,28 +68,28 @@ else:
     shown = features.assign(settings_hash=features["settings_hash"].str[:12]).rename(columns={
         "center": "Centre", "mask_source": "Mask source", "settings_hash": "Settings", "preset": "Preset",
         "region": "Region", "patients": "Patients", "features": "Features"})
-    common.table(shown, "feature_counts", key="feature-counts")
+    tables.table(shown, "feature_counts", key="feature-counts")
 
 st.subheader("Analyses")
-analyses = common.read("analyses")
+analyses = session.read("analyses")
 if analyses.empty:
     st.caption("No analysis stored yet (Models page).")
 else:
     shown = analyses.assign(params=analyses["params"].str.slice(0, 120)).rename(columns={
         "analysis_id": "Analysis", "train_center": "Training centre", "params": "Settings", "created_at": "Stored"})
-    common.table(shown, "analyses", key="analyses", download=analyses)
+    tables.table(shown, "analyses", key="analyses", download=analyses)
 
 st.subheader("Recent jobs")
-jobs = common.read("jobs.list", 10)
+jobs = session.read("jobs.list", 10)
 if jobs.empty:
     st.caption("No jobs yet.")
 else:
     shown = jobs[["job_id", "kind", "center", "state", "done", "failed", "total", "seconds", "message"]].copy()
-    shown["seconds"] = shown["seconds"].map(common.fmt_duration)
+    shown["seconds"] = shown["seconds"].map(tables.fmt_duration)
     st.dataframe(shown.rename(columns={"job_id": "Job", "kind": "Kind", "center": "Centre", "state": "State",
                                        "done": "Done", "failed": "Failed", "total": "Total", "seconds": "Duration",
                                        "message": "Message"}), hide_index=True)
     st.page_link("views/jobs.py", label="All jobs", icon=":material/pending_actions:")
 
 with st.expander("Audit log"):
-    common.table(common.read("audit_log", 200), "audit_log", key="audit")
+    tables.table(session.read("audit_log", 200), "audit_log", key="audit")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard import common
+from dashboard import background, session
 
 
 def _problems(at) -> list[str]:
@@ -16,7 +16,7 @@ def _charts(at) -> int:
 
 @pytest.fixture
 def analysed(app, demo_study):
-    if common.open_study(str(demo_study)).analyses().empty:  # the app's own connection
+    if session.open_study(str(demo_study)).analyses().empty:  # the app's own connection
         pytest.skip("the demo study has no analysis (core.analysis_cli missing)")
     return app
 
@@ -74,13 +74,13 @@ def test_clinical_page_tables(analysed):
 def test_fit_from_models_page(analysed, demo_study):
     """'Fit the models' runs the analysis in a background thread; the page shows the new one."""
     at = analysed.switch_page("views/models.py").run()
-    before = len(common.open_study(str(demo_study)).analyses())
+    before = len(session.open_study(str(demo_study)).analyses())
     at.number_input(key="w_cv_folds").set_value(5)
     at.number_input(key="w_bootstrap").set_value(0)
     at.radio(key="w_predictor_mode").set_value("choose").run()
     at.button(key="models-fit").click().run()
-    common.wait_background("analysis", 300)
+    background.wait_background("analysis", 300)
     at.run()
     assert not _problems(at), _problems(at)
-    assert len(common.open_study(str(demo_study)).analyses()) == before + 1
+    assert len(session.open_study(str(demo_study)).analyses()) == before + 1
     assert _charts(at) == 3

@@ -73,16 +73,16 @@ def test_create_study_then_upload_bad_cohort(tmp_path, monkeypatch):
     assert any("problem" in e.value for e in at.error)
     report = at.dataframe[-1].value
     assert len(report) >= 3  # every problem listed: outcome 2, INR 'abc', duplicate P2
-    from dashboard import common
+    from dashboard import session
 
-    assert common.open_study(str(path)).centers().empty  # the app's connection: nothing was stored
+    assert session.open_study(str(path)).centers().empty  # the app's connection: nothing was stored
 
 
 def test_upload_store_and_delete_a_centre(app, demo_study, tmp_path):
     """A valid cohort zip: the report passes, 'Store' adds the centre, 'Delete' (confirmed) removes it."""
     import shutil
 
-    from dashboard import common
+    from dashboard import session
 
     cohort = demo_study.parent / "cohort" / "hospital_b"
     zip_path = shutil.make_archive(str(tmp_path / "hospital_c"), "zip", cohort.parent, cohort.name)
@@ -98,18 +98,18 @@ def test_upload_store_and_delete_a_centre(app, demo_study, tmp_path):
     next(b for b in at.button if b.key == "store").click().run()
     assert not _problems(at), _problems(at)
     assert any("Stored centre hospital_c" in s.value for s in at.success)
-    assert "hospital_c" in set(common.open_study(str(demo_study)).centers()["center"])
+    assert "hospital_c" in set(session.open_study(str(demo_study)).centers()["center"])
     assert at.text_input(key="upload_center").value == ""  # an empty form for the next centre
 
     at.selectbox(key="delete_center").set_value("hospital_c")
     at.text_input(key="delete_confirm").set_value("hospital_x")
     next(b for b in at.get("form_submit_button") if "Delete" in b.label).click().run()
     assert any("exactly" in e.value for e in at.error)  # a wrong confirmation deletes nothing
-    assert "hospital_c" in set(common.open_study(str(demo_study)).centers()["center"])
+    assert "hospital_c" in set(session.open_study(str(demo_study)).centers()["center"])
     at.text_input(key="delete_confirm").set_value("hospital_c")
     next(b for b in at.get("form_submit_button") if "Delete" in b.label).click().run()
     assert not _problems(at), _problems(at)
-    assert "hospital_c" not in set(common.open_study(str(demo_study)).centers()["center"])
+    assert "hospital_c" not in set(session.open_study(str(demo_study)).centers()["center"])
 
 
 def test_cohort_as_separate_files(app, demo_study):
@@ -133,9 +133,9 @@ def test_cohort_as_separate_files(app, demo_study):
 
 
 def test_jobs_page_cancels_a_running_job(app, demo_study):
-    from dashboard import common
+    from dashboard import session
 
-    study = common.open_study(str(demo_study))
+    study = session.open_study(str(demo_study))
     job_id = study.jobs.create("extract", "hospital_a", {"note": "test"}, total=10)
     try:
         at = app.switch_page("views/jobs.py").run()
@@ -150,15 +150,15 @@ def test_jobs_page_cancels_a_running_job(app, demo_study):
 
 def test_extraction_page_runs_a_job(app, demo_study):
     """Start from the page: the job runs in a background thread (every case cached here) and is shown done."""
-    from dashboard import common
+    from dashboard import background, session
 
     at = app.switch_page("views/extraction.py").run()
-    before = len(common.open_study(str(demo_study)).jobs.list())
+    before = len(session.open_study(str(demo_study)).jobs.list())
     at.button(key="ext_start").click().run()
-    common.wait_background("extract:hospital_a", 120)
+    background.wait_background("extract:hospital_a", 120)
     at.run()
     assert not _problems(at), _problems(at)
-    jobs = common.open_study(str(demo_study)).jobs.list()
+    jobs = session.open_study(str(demo_study)).jobs.list()
     assert len(jobs) == before + 1 and jobs["state"].iloc[0] == "done"
     assert at.get("progress") and at.dataframe  # the job's progress and the feature table preview
 
@@ -184,12 +184,12 @@ def test_training_form_checks_folds(app):
 
 
 def test_an_unexpected_error_is_a_message(app, monkeypatch):
-    from dashboard import common
+    from dashboard import session
 
     def broken(*args, **kwargs):
         raise RuntimeError("the disk went away")
 
-    monkeypatch.setattr(common, "read", broken)
+    monkeypatch.setattr(session, "read", broken)
     at = app.switch_page("views/study.py").run()
     assert not at.exception  # no traceback page
     assert any("RuntimeError: the disk went away" in e.value for e in at.error)

@@ -1,4 +1,4 @@
-"""The dashboard's shared helpers: number formats, downloads, plot export settings, figures."""
+"""The dashboard's table and figure helpers: number formats, downloads, plot export settings, figures."""
 from __future__ import annotations
 
 import io
@@ -9,39 +9,39 @@ import pandas as pd
 import pytest
 
 from core import plots
-from dashboard import common
+from dashboard import figures, tables
 
 
 @pytest.mark.parametrize("p, text", [(0.0004, "<0.001"), (0.001, "0.001"), (0.0449, "0.045"), (0.5, "0.500"),
                                      (None, ""), (float("nan"), "")])
 def test_p_values(p, text):
-    assert common.fmt_p(p) == text
+    assert tables.fmt_p(p) == text
 
 
 def test_numbers_and_intervals():
-    assert common.fmt_num(0.81234) == "0.812"
-    assert common.fmt_num(-0.0001, 2) == "0.00"  # never "-0.00"
-    assert common.fmt_num(None) == "" and common.fmt_num(float("nan")) == ""
-    assert common.fmt_ci(0.8123, 0.7, 0.91) == "0.812 (0.700\u20130.910)"
-    assert common.fmt_duration(75) == "1 min 15 s"
+    assert tables.fmt_num(0.81234) == "0.812"
+    assert tables.fmt_num(-0.0001, 2) == "0.00"  # never "-0.00"
+    assert tables.fmt_num(None) == "" and tables.fmt_num(float("nan")) == ""
+    assert tables.fmt_ci(0.8123, 0.7, 0.91) == "0.812 (0.700\u20130.910)"
+    assert tables.fmt_duration(75) == "1 min 15 s"
 
 
 def test_format_table_rounds_and_formats_p():
     df = pd.DataFrame({"variable": ["inr", "alb"], "or": [2.34567, 0.912345], "p": [0.00001, 0.2]})
-    out = common.format_table(df)
+    out = tables.format_table(df)
     assert list(out["p"]) == ["<0.001", "0.200"]
     assert list(out["or"]) == [2.346, 0.912]
 
 
 def test_downloads_round_trip():
     df = pd.DataFrame({"a": [1.5, 2.0], "b": ["x", "y"]})
-    assert pd.read_csv(io.BytesIO(common.to_csv(df))).equals(df)
-    back = pd.read_excel(io.BytesIO(common.to_xlsx(df, "table")))
+    assert pd.read_csv(io.BytesIO(tables.to_csv(df))).equals(df)
+    back = pd.read_excel(io.BytesIO(tables.to_xlsx(df, "table")))
     assert back.equals(df)
 
 
 def test_plot_config_exports_png_by_default():
-    config = common.plot_config("roc curve/centre")
+    config = figures.plot_config("roc curve/centre")
     assert config["toImageButtonOptions"]["format"] == "png"
     assert config["toImageButtonOptions"]["filename"] == "roc_curve_centre"
 
