@@ -1,5 +1,6 @@
 """Long work from the pages: background threads of the server process, and job progress
-polled by a fragment while a job runs."""
+polled by a fragment while a job runs. A job whose process has gone (killed, crashed, or a
+server stopped under it) is shown ``interrupted``, never as running forever."""
 from __future__ import annotations
 
 import threading
@@ -12,6 +13,10 @@ from core.store import is_finished
 from dashboard.errors import guard
 from dashboard.session import current_study, read
 from dashboard.tables import fmt_duration
+
+
+INTERRUPTED_HINT = ("Interrupted: the job's process ended before it finished (stopped, killed or crashed). "
+                    "Start it again: finished cases are kept and skipped, and the new job continues this one.")
 
 
 class _Background:
@@ -76,6 +81,8 @@ def wait_background(name: str, timeout: float | None = None) -> None:
 
 
 def jobs(kind: str | None = None, center: str | None = None) -> pd.DataFrame:
+    """The study's jobs, newest first; live jobs whose owner is gone are marked ``interrupted`` first."""
+    current_study().jobs.mark_stale()
     df = read("jobs.list")
     if kind is not None:
         df = df[df["kind"] == kind]
@@ -109,6 +116,8 @@ def job_progress(job: pd.Series | dict) -> None:
     st.progress(frac, text=" \u00b7 ".join(parts))
     if job.get("message"):
         st.caption(str(job["message"]))
+    if state == "interrupted":
+        st.caption(INTERRUPTED_HINT)
 
 
 def job_monitor(kind: str, center: str | None = None, key: str = "monitor",

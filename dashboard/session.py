@@ -17,7 +17,7 @@ from typing import Any, Callable
 import pandas as pd
 import streamlit as st
 
-from core.store import Study, StudyError
+from core.store import Study, StudyError, verify_file
 from dashboard.figures import EXPORT_FORMATS
 
 DEFAULT_STUDY = "data/demo.duckdb"
@@ -191,10 +191,11 @@ def not_available(what: str, module: str) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def volume(sha256: str, path: str) -> tuple[Any, tuple[float, float, float]]:
-    """A stored volume as a (z, y, x) array and its (x, y, z) spacing; cached by content hash."""
+    """A stored volume as a (z, y, x) array and its (x, y, z) spacing; cached by content hash
+    (checked against it when read: a file changed on disk is named, not shown)."""
     import SimpleITK as sitk
 
-    image = sitk.ReadImage(path)
+    image = sitk.ReadImage(str(verify_file(path, sha256, "stored volume")))
     return sitk.GetArrayFromImage(image), tuple(float(s) for s in image.GetSpacing())
 
 

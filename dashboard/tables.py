@@ -1,12 +1,13 @@
 """Tables for display and download: number and P-value formatting, CSV/XLSX downloads."""
 from __future__ import annotations
 
-import io
 import math
 from typing import Any, Iterable
 
 import pandas as pd
 import streamlit as st
+
+from core.exports import csv_bytes, xlsx_bytes
 
 
 def fmt_p(p: Any) -> str:
@@ -88,15 +89,14 @@ def slug(name: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def to_xlsx(df: pd.DataFrame, sheet: str = "table") -> bytes:
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
-        df.to_excel(writer, sheet_name=slug(sheet)[:31] or "table", index=not isinstance(df.index, pd.RangeIndex))
-    return buf.getvalue()
+    """The table as XLSX, formula-like text neutralised (core.exports)."""
+    return xlsx_bytes(df, slug(sheet))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def to_csv(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=not isinstance(df.index, pd.RangeIndex)).encode("utf-8")
+    """The table as CSV, formula-like text neutralised (core.exports)."""
+    return csv_bytes(df)
 
 
 def downloads(df: pd.DataFrame, name: str, key: str | None = None) -> None:

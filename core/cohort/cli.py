@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from core.cli_types import SEED_MAX, integer, number
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="write the synthetic demo cohort folders (one per centre)",
                               description="Write the deterministic synthetic two-centre demo cohort.")
     p.add_argument("--out", required=True, help="folder to write the centres' cohort folders into")
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    p.add_argument("--scale", type=float, default=1.0,
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=7, help="random seed (default 7)")
+    p.add_argument("--scale", type=number(0, None, low_open=True), default=1.0,
                    help="cohort size relative to the paper's 147 + 63 patients (default 1.0)")
     p.set_defaults(func=_demo)
 
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--role", required=True, choices=("training", "validation", "external"))
     p.add_argument("--cohort", required=True, help="cohort folder or .zip of one")
     p.add_argument("--replace", action="store_true", help="replace the centre if it exists")
-    p.add_argument("--max-upload-mb", type=float, default=4096, help="refuse zips larger than this (MiB)")
+    p.add_argument("--max-upload-mb", type=number(0, None, low_open=True), default=4096, help="refuse zips larger than this (MiB)")
     p.set_defaults(func=_ingest)
 
     p = subparsers.add_parser("info", help="centres, patients, events, images, masks and features of a study",

@@ -1,11 +1,20 @@
 """A deterministic synthetic two-centre cohort shaped like the paper's.
 
-Each patient has a latent liver injury ``z ~ N(0, 1)`` that drives post-TACE liver failure
-(PTLF), worsens INR and albumin, lowers liver attenuation and coarsens the liver texture;
-other clinical variables follow the paper's Table 2 loosely and carry little signal. Volumes
-are small CTs (24 x 96 x 96 voxels, 1.6 x 1.6 x 5 mm) with body, liver (HU ~100) and one to
-three tumours, and manual masks (1 non-tumoral liver, 2 tumour). The validation centre's
-scanner adds a small HU offset and more noise. The same seed always gives the same bytes.
+Each patient has two independent latent traits that together drive post-TACE liver failure
+(PTLF): a hepatic reserve ``z_c ~ N(0, 1)`` that the blood tests measure (it worsens INR and
+albumin, and slightly bilirubin, AST and PT) and a parenchymal injury ``z_i ~ N(0, 1)`` that
+only the CT shows. The injury touches three aspects of the liver on CT (attenuation, texture
+grain, texture amplitude, coarse patchiness, surface nodularity), each blurred by a patient-level
+nuisance of its own (contrast timing, scanner texture, perfusion), so that no single feature
+tracks it closely (|r| < 0.6); only a combination of features recovers it, as a Radscore should. With the outcome's log-odds
+``-2.6 + 2.6 z_c + 2.8 z_i`` the population AUCs are about 0.75 (clinical), 0.78 (radiomics)
+and 0.88 (combined), the paper's external validation figures (0.785, 0.81, 0.878) within the
+sampling error of its 63 patients; the training cohort's apparent AUCs come out higher.
+Other clinical variables follow the paper's Table 2 loosely and carry little signal.
+Volumes are small CTs (24 x 96 x 96 voxels, 1.6 x 1.6 x 5 mm) with body, liver (HU ~100) and
+one to three tumours, and manual masks (1 non-tumoral liver, 2 tumour). The validation
+centre's scanner adds a small HU offset and more noise. The same seed always gives the same
+bytes.
 """
 from __future__ import annotations
 
@@ -39,11 +48,11 @@ def write_demo(out: str | Path, seed: int = 7, scale: float = 1.0) -> list[tuple
         (folder / "images").mkdir(parents=True, exist_ok=True)
         (folder / "masks").mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, index])
-        z = rng.standard_normal(n_scaled)
-        ptlf = _draw_events(rng, z, e_scaled)
-        table = _clinical(rng, z, ptlf, prefix=name[-1].upper())
+        reserve, z_i = latent_traits(rng, n_scaled)
+        ptlf = _draw_events(rng, reserve, z_i, e_scaled)
+        table = _clinical(rng, reserve, ptlf, prefix=name[-1].upper())
         for i, pid in enumerate(table["patient_id"]):
-            ct, mask, size_cm = _volume(np.random.default_rng([seed, index, i]), z[i], offset, noise)
+            ct, mask, size_cm = _volume(np.random.default_rng([seed, index, i]), z_i[i], offset, noise)
             table.loc[i, "tumor_size"] = round(size_cm, 1)
             _write(ct, folder / "images" / f"{pid}.nii.gz")
             _write(mask, folder / "masks" / f"{pid}.nii.gz")
@@ -52,15 +61,29 @@ def write_demo(out: str | Path, seed: int = 7, scale: float = 1.0) -> list[tuple
     return written
 
 
-def _draw_events(rng: np.random.Generator, z: np.ndarray, events: int) -> np.ndarray:
-    """Exactly ``events`` cases, drawn with probability rising with z (Gumbel top-k on logits)."""
-    logits = -1.6 + 2.4 * z + rng.gumbel(size=z.size)
-    ptlf = np.zeros(z.size, dtype=int)
+def latent_traits(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(reserve (2, n), z_i): the hepatic reserve's synthetic and coagulation parts (seen in the blood
+    tests; z_c = their sum / sqrt 2) and the parenchymal injury (seen on CT)."""
+    return rng.standard_normal((2, n)), rng.standard_normal(n)
+
+
+def reserve_index(reserve: np.ndarray) -> np.ndarray:
+    """z_c ~ N(0, 1) from the reserve's two parts."""
+    return reserve.sum(axis=0) / np.sqrt(2)
+
+
+def _draw_events(rng: np.random.Generator, reserve: np.ndarray, z_i: np.ndarray, events: int) -> np.ndarray:
+    """Exactly ``events`` cases, drawn with probability rising with both traits (Gumbel top-k on logits)."""
+    logits = -3.5 + 4.5 * reserve_index(reserve) + 5.0 * z_i + rng.gumbel(size=z_i.size)
+    ptlf = np.zeros(z_i.size, dtype=int)
     ptlf[np.argsort(-logits)[:events]] = 1
     return ptlf
 
 
-def _clinical(rng: np.random.Generator, z: np.ndarray, ptlf: np.ndarray, prefix: str) -> pd.DataFrame:
+def _clinical(rng: np.random.Generator, reserve: np.ndarray, ptlf: np.ndarray, prefix: str) -> pd.DataFrame:
+    """Albumin follows the reserve's synthetic part, INR (and PT) its coagulation part, the rest both."""
+    z = reserve_index(reserve)
+    synthesis, coagulation = 0.95 * reserve[0] + 0.31 * reserve[1], 0.31 * reserve[0] + 0.95 * reserve[1]
     n = z.size
     lognormal = lambda median, sd: np.exp(np.log(median) + sd * rng.standard_normal(n))  # noqa: E731
     child_b = rng.random(n) < 1 / (1 + np.exp(-(-2.0 + 0.4 * z)))
@@ -80,15 +103,22 @@ def _clinical(rng: np.random.Generator, z: np.ndarray, ptlf: np.ndarray, prefix:
         "alt": lognormal(38, 0.5).clip(5, 800).round(0),
         "ast": (lognormal(45, 0.5) * np.exp(0.08 * z)).clip(8, 900).round(0),
         "tb": (lognormal(15, 0.35) * np.exp(0.10 * z)).clip(3, 200).round(1),
-        "alb": (38.5 - 2.6 * z + rng.normal(0, 3.6, n)).clip(22, 52).round(1),
-        "pt": (12.6 + 0.15 * z + rng.normal(0, 0.9, n)).clip(9, 25).round(1),
-        "inr": (1.07 + 0.065 * z + rng.normal(0, 0.085, n)).clip(0.8, 2.5).round(2),
+        "alb": (38.5 - 2.6 * synthesis + rng.normal(0, 1.8, n)).clip(22, 52).round(1),
+        "pt": (12.6 + 0.1 * coagulation + rng.normal(0, 0.9, n)).clip(9, 25).round(1),
+        "inr": (1.07 + 0.065 * coagulation + rng.normal(0, 0.045, n)).clip(0.8, 2.5).round(2),
         "plt": lognormal(150, 0.45).clip(20, 600).round(0),
     })
 
 
 def _volume(rng: np.random.Generator, z: float, offset: float, noise: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """CT (int16 HU) and mask (uint8) of shape SHAPE, and the largest tumour diameter in cm."""
+    """CT (int16 HU) and mask (uint8) of shape SHAPE, and the largest tumour diameter in cm.
+
+    ``z``: the patient's parenchymal injury. It changes six aspects of the image, each mixed with a
+    nuisance of its own (contrast timing, scanner texture, tumour biology), so that each correlates
+    0.55 with z: the liver's surface nodularity, attenuation, texture amplitude and texture grain,
+    and the tumour's attenuation and heterogeneity. Each aspect drives its own family of features."""
+    weight = 0.55
+    aspect = weight * z + np.sqrt(1 - weight ** 2) * rng.standard_normal(6)
     zz, yy, xx = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in SHAPE), indexing="ij")
     mm = (zz * SPACING[2], yy * SPACING[1], xx * SPACING[0])
     centre = [s * d / 2 for s, d in zip(SHAPE, (SPACING[2], SPACING[1], SPACING[0]))]
@@ -96,14 +126,17 @@ def _volume(rng: np.random.Generator, z: float, offset: float, noise: float) -> 
     body = ((mm[1] - centre[1]) / 70) ** 2 + ((mm[2] - centre[2]) / 74) ** 2 <= 1
     axes = rng.normal([48, 44, 58], [4, 4, 5])
     shift = rng.normal([0, -8, -10], [3, 3, 3])
-    liver = sum(((m - c - s) / a) ** 2 for m, c, s, a in zip(mm, centre, shift, axes)) <= 1
+    nodules = ndimage.gaussian_filter(rng.standard_normal(SHAPE), 2.0)
+    nodules *= 0.18 * (1 + np.tanh(0.8 * aspect[0])) / nodules.std()          # surface nodularity
+    liver = (sum(((m - c - s) / a) ** 2 for m, c, s, a in zip(mm, centre, shift, axes)) <= 1 + nodules) \
+        & ndimage.binary_erosion(body, iterations=2)
 
     tumours = np.zeros(SHAPE, bool)
     liver_idx = np.argwhere(ndimage.binary_erosion(liver, iterations=3))
     n_tumours = 1 + (rng.random() < 0.35) + (rng.random() < 0.15)
     diameter = 0.0
     for _ in range(n_tumours):
-        radius = float(np.clip(rng.lognormal(np.log(11) + 0.1 * z, 0.3), 6, 22))
+        radius = float(np.clip(rng.lognormal(np.log(11), 0.3), 6, 22))
         c = liver_idx[rng.integers(len(liver_idx))] * np.array([SPACING[2], SPACING[1], SPACING[0]])
         tumours |= sum(((m - ci) / radius) ** 2 for m, ci in zip(mm, c)) <= 1
         diameter = max(diameter, 2 * radius / 10)
@@ -111,13 +144,14 @@ def _volume(rng: np.random.Generator, z: float, offset: float, noise: float) -> 
 
     ct = np.full(SHAPE, -1000.0, np.float32)
     ct[body] = 35 + 20 * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 2.0)[body]
-    grain = 1.0 + 0.8 / (1 + np.exp(-1.5 * z))       # texture scale (voxels) grows with injury
-    texture = ndimage.gaussian_filter(rng.standard_normal(SHAPE), grain)
-    texture *= (14 + 3.5 * z) / texture.std()
-    ct[liver] = (102 - 5 * z + rng.normal(0, 5) + texture)[liver]
+    texture = ndimage.gaussian_filter(rng.standard_normal(SHAPE), 1.3 + 0.5 * np.tanh(aspect[3]))   # grain (voxels)
+    texture *= max(4.0, 14 + 4 * aspect[2]) / texture.std()                                       # amplitude (HU)
+    ct[liver] = (102 - 8 * aspect[1] + texture)[liver]                                            # attenuation
     rim = ndimage.binary_dilation(tumours, iterations=1) & ~tumours & liver
-    ct[rim] += 25
-    ct[tumours] = (75 + 18 * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 1.2) * (1 + 0.2 * z))[tumours]
+    ct[rim] += 25                                                                 # peritumoral enhancement
+    heterogeneity = 18 * max(0.2, 1 + 0.3 * aspect[5])
+    ct[tumours] = (75 - 10 * aspect[4] + heterogeneity * ndimage.gaussian_filter(rng.standard_normal(SHAPE), 1.2)
+                   )[tumours]
     ct += offset + rng.normal(0, noise, SHAPE)
     ct[~body] = -1000 + rng.normal(0, 5, SHAPE)[~body]
 

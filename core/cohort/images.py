@@ -7,14 +7,14 @@ other identifying metadata survives (the basic profile of DICOM PS3.15 removes f
 """
 from __future__ import annotations
 
-import gzip
 import os
-import struct
-import zlib
+import unicodedata
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+from core.cohort.headers import MAX_VOXEL_BYTES, file_problems, series_problems
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
 MASK_LABELS = {0: "background", 1: "non-tumoral liver", 2: "tumour"}
@@ -22,16 +22,20 @@ _GEOMETRY_TOL = 1e-3  # relative tolerance on spacing/origin, absolute on direct
 
 
 class ImageReadError(ValueError):
-    """A volume that cannot be read."""
+    """A volume that cannot be used; ``problems`` lists every reason, the message names the file."""
+
+    def __init__(self, path: str | os.PathLike, problems: list[str]):
+        self.path, self.problems = Path(path), list(problems)
+        super().__init__(f"{path}: " + "; ".join(self.problems))
 
 
 def case_id(path: Path) -> str | None:
-    """The patient id a path under images/ or masks/ stands for (None when not a volume)."""
+    """The patient id (NFC) a path under images/ or masks/ stands for (None when not a volume)."""
     if path.is_dir():
-        return path.name
+        return unicodedata.normalize("NFC", path.name)
     for suffix in IMAGE_SUFFIXES:
         if path.name.lower().endswith(suffix):
-            return path.name[: -len(suffix)]
+            return unicodedata.normalize("NFC", path.name[: -len(suffix)])
     return None
 
 
@@ -41,75 +45,40 @@ def source_format(path: Path) -> str:
     return "nrrd" if path.name.lower().endswith(".nrrd") else "nifti"
 
 
-def read_volume(path: str | os.PathLike) -> sitk.Image:
-    """Read a NIfTI/NRRD file or a DICOM series folder; ImageReadError says why it failed."""
+def read_volume(path: str | os.PathLike, max_bytes: int = MAX_VOXEL_BYTES) -> sitk.Image:
+    """Read a NIfTI/NRRD file or a DICOM series folder; ImageReadError says why it failed.
+
+    The header (every slice's header for DICOM) is checked first, so a file that promises
+    more than ``max_bytes`` of voxel data, or more than it holds, is refused unread.
+    """
     path = Path(path)
+    if path.is_dir():
+        reader = sitk.ImageSeriesReader()
+        series = reader.GetGDCMSeriesIDs(str(path))
+        if not series:
+            raise ImageReadError(path, ["no DICOM series in this folder"])
+        if len(series) > 1:
+            raise ImageReadError(path, [f"{len(series)} DICOM series in one folder; expected one"])
+        files = list(reader.GetGDCMSeriesFileNames(str(path), series[0]))
+        problems = series_problems(files, max_bytes)
+        reader.SetFileNames(files)
+    else:
+        problems = file_problems(path, max_bytes) if path.is_file() else ["no such file"]
+    if problems:
+        raise ImageReadError(path, problems)
     try:
-        if path.is_dir():
-            reader = sitk.ImageSeriesReader()
-            series = reader.GetGDCMSeriesIDs(str(path))
-            if not series:
-                raise ImageReadError(f"{path}: no DICOM series in this folder")
-            if len(series) > 1:
-                raise ImageReadError(f"{path}: {len(series)} DICOM series in one folder; expected one")
-            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
-            image = reader.Execute()
-        else:
-            image = sitk.ReadImage(str(path))
-    except ImageReadError:
-        raise
+        image = reader.Execute() if path.is_dir() else sitk.ReadImage(str(path))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         detail = next((line for line in first if "rror" in line or "nable" in line), first[-1] if first else "")
-        raise ImageReadError(f"{path}: cannot read the volume (truncated or not NIfTI/NRRD/DICOM): "
-                             f"{detail.strip()[:200]}") from exc
-    if not path.is_dir():
-        _check_complete(path)
+        raise ImageReadError(path, ["cannot read the volume (truncated or not NIfTI/NRRD/DICOM): "
+                                    f"{detail.strip()[:200]}"]) from exc
     if image.GetDimension() != 3:
-        raise ImageReadError(f"{path}: expected a 3-D volume, found {image.GetDimension()}-D")
+        raise ImageReadError(path, [f"expected a 3-D volume, found {image.GetDimension()}-D"])
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ImageReadError(f"{path}: expected one value per voxel, found "
-                             f"{image.GetNumberOfComponentsPerPixel()} (colour or vector image)")
+        raise ImageReadError(path, ["expected one value per voxel, found "
+                                    f"{image.GetNumberOfComponentsPerPixel()} (colour or vector image)"])
     return image
-
-
-def _check_complete(path: Path) -> None:
-    """Raise ImageReadError for a truncated NIfTI/NRRD (ITK pads missing voxels with zeros)."""
-    name = path.name.lower()
-    try:
-        if name.endswith(".nii.gz") or name.endswith(".nii"):
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(path, "rb") as fh:
-                header = fh.read(352)
-                data = sum(len(b) for b in iter(lambda: fh.read(1 << 20), b""))
-            endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
-            dims = struct.unpack(f"{endian}8h", header[40:56])
-            bitpix = struct.unpack(f"{endian}h", header[72:74])[0]
-            offset = int(struct.unpack(f"{endian}f", header[108:112])[0])
-            expected = int(np.prod(dims[1: dims[0] + 1], dtype=np.int64)) * bitpix // 8
-            if data + 352 - offset < expected:
-                raise ImageReadError(f"{path}: truncated: {data + 352 - offset} of {expected} bytes of voxel data")
-        elif name.endswith(".nrrd"):
-            raw = path.read_bytes()
-            head, _, body = raw.partition(b"\n\n")
-            fields = dict(line.split(b":", 1) for line in head.splitlines()[1:] if b":" in line and b":=" not in line)
-            encoding = fields.get(b"encoding", b"raw").strip()
-            if encoding in (b"gzip", b"gz"):
-                body = gzip.decompress(body)
-            if encoding in (b"raw", b"gzip", b"gz") and b"data file" not in fields:
-                sizes = [int(v) for v in fields[b"sizes"].split()]
-                itemsize = np.dtype(_NRRD_TYPES.get(fields[b"type"].strip().decode(), "u1")).itemsize
-                if len(body) < int(np.prod(sizes, dtype=np.int64)) * itemsize:
-                    raise ImageReadError(f"{path}: truncated: voxel data shorter than the header's sizes")
-    except (EOFError, OSError, zlib.error, struct.error, KeyError, ValueError) as exc:
-        if isinstance(exc, ImageReadError):
-            raise
-        raise ImageReadError(f"{path}: cannot read the volume (truncated or corrupt): {exc}") from exc
-
-
-_NRRD_TYPES = {"short": "i2", "int16": "i2", "signed short": "i2", "ushort": "u2", "unsigned short": "u2",
-               "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "float": "f4", "double": "f8",
-               "uchar": "u1", "unsigned char": "u1", "uint8": "u1", "char": "i1", "int8": "i1"}
 
 
 def clean_copy(image: sitk.Image, dtype: np.dtype | None = None) -> sitk.Image:

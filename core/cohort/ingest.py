@@ -8,17 +8,17 @@ database in one transaction.
 """
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import SimpleITK as sitk
 
 from core.cohort import images as img
 from core.cohort.archive import ArchiveError, Limits, find_cohort_root, unpack
-from core.cohort.table import find_column, ID_NAMES, check_table, read_table
+from core.cohort.checks import check_patient_id, read_ct, read_mask
+from core.cohort.table import ID_NAMES, TableError, check_ids, check_table, find_column, parse_numbers, read_table
 from core.store import REGIONS, Study
 
 ROLES = ("training", "validation", "external")
@@ -94,7 +94,11 @@ def validate(source: str | Path, limits: Limits = Limits()) -> CohortPlan:
 
 
 def prepare(source: Path, work: Path, limits: Limits = Limits()) -> CohortPlan:
-    """Read and check everything; write de-identified volumes under ``work``. CohortError on any problem."""
+    """Read and check everything; write de-identified volumes under ``work``. CohortError on any problem.
+
+    A zip is unpacked under ``work`` and the unpacked files (which may carry identifiers) are
+    removed again before this returns, whatever the outcome.
+    """
     if not source.exists():
         raise CohortError([f"{source}: no such file or folder"])
     work.mkdir(parents=True, exist_ok=True)
@@ -103,19 +107,25 @@ def prepare(source: Path, work: Path, limits: Limits = Limits()) -> CohortPlan:
             raise CohortError([f"{source.name}: expected a cohort folder or a .zip of one"])
         try:
             folder = unpack(source, work / "unpacked", limits)
+            return _prepare_folder(source, folder, work)
         except ArchiveError as exc:
             raise CohortError(exc.problems) from None
-    else:
-        folder = find_cohort_root(source)
+        finally:
+            shutil.rmtree(work / "unpacked", ignore_errors=True)
+    return _prepare_folder(source, find_cohort_root(source), work)
 
+
+def _prepare_folder(source: Path, folder: Path, work: Path) -> CohortPlan:
     table = next((folder / f"clinical{s}" for s in (".csv", ".xlsx") if (folder / f"clinical{s}").exists()), None)
     if table is None:
-        raise CohortError([f"{folder}: no clinical.csv or clinical.xlsx (patient_id, ptlf, clinical columns)"])
+        raise CohortError([f"{folder.name}: no clinical.csv or clinical.xlsx (patient_id, ptlf, clinical columns)"])
     try:
-        raw = read_table(table)
-    except Exception as exc:  # pandas raises many kinds for a broken table
+        raw, decimal = read_table(table)
+    except TableError as exc:
+        raise CohortError(exc.problems) from None
+    except Exception as exc:  # openpyxl raises many kinds for a broken workbook
         raise CohortError([f"{table.name}: cannot read the table: {exc}"]) from None
-    patients, clinical, problems = check_table(raw, table.name)
+    patients, clinical, problems = check_table(raw, table.name, decimal)
     ids = set(patients["patient_id"].dropna()) if len(patients) else set()
 
     plan = CohortPlan(source=str(source), patients=patients, clinical=clinical)
@@ -161,7 +171,7 @@ def _check_target(study: Study | None, center: str, role: str, replace: bool) ->
 
 
 def _volumes(folder: Path, label: str, problems: list[str]) -> dict[str, Path]:
-    """patient_id -> path of each volume in images/ or masks/ (a duplicate id is a problem)."""
+    """patient_id (NFC) -> path of each volume in images/ or masks/ (a duplicate or unsafe id is a problem)."""
     found: dict[str, Path] = {}
     if not folder.is_dir():
         return found
@@ -172,6 +182,8 @@ def _volumes(folder: Path, label: str, problems: list[str]) -> dict[str, Path]:
         if pid is None:
             problems.append(f"{label}/{path.name}: not a volume; expected <patient_id>.nii.gz, .nii, .nrrd "
                             "or a folder of one DICOM series")
+        elif problem := check_patient_id(pid)[1]:
+            problems.append(f"{label}/{path.name}: {problem}")
         elif pid in found:
             problems.append(f"{label}/: patient {pid} has two volumes ({found[pid].name}, {path.name}); keep one")
         else:
@@ -192,29 +204,22 @@ def _prepare_volumes(images: dict[str, Path], masks: dict[str, Path], ids: set[s
     for pid, path in images.items():
         rel = f"images/{path.name}"
         try:
-            image = img.read_volume(path)
+            clean = read_ct(path)
         except img.ImageReadError as exc:
-            problems.append(f"{rel}: {str(exc).split(': ', 1)[-1]}")
+            problems.extend(f"{rel}: {p}" for p in exc.problems)
             continue
-        clean = img.clean_copy(image)
         file = out / f"{pid}_image.nii.gz"
         img.write_nifti(clean, file)
         image_rows.append({"patient_id": pid, "source_format": img.source_format(path), "file": str(file),
                            **img.geometry(clean)})
         if pid not in masks:
             continue
-        mrel = f"masks/{masks[pid].name}"
+        mrel = f"masks/{masks[pid].name} (patient {pid})"
         try:
-            mask = img.read_volume(masks[pid])
+            clean_mask = read_mask(masks[pid], clean)
         except img.ImageReadError as exc:
-            problems.append(f"{mrel}: {str(exc).split(': ', 1)[-1]}")
+            problems.extend(f"{mrel}: {p}" for p in exc.problems)
             continue
-        issues = img.geometry_mismatch(image, mask) + img.label_problems(mask)
-        problems.extend(f"{mrel} (patient {pid}): {issue}" for issue in issues)
-        if issues:
-            continue
-        clean_mask = img.clean_copy(mask, np.uint8)
-        clean_mask.CopyInformation(clean)
         mfile = out / f"{pid}_mask.nii.gz"
         img.write_nifti(clean_mask, mfile)
         mask_rows.append({"patient_id": pid, "source": "manual", "file": str(mfile), **img.mask_volumes(clean_mask)})
@@ -222,30 +227,45 @@ def _prepare_volumes(images: dict[str, Path], masks: dict[str, Path], ids: set[s
 
 
 def _features(path: Path, ids: set[str], problems: list[str]) -> pd.DataFrame:
-    """features.csv (patient_id, region, feature columns) -> long rows tagged as imported."""
+    """features.csv (patient_id, region, feature columns) -> long rows tagged as imported.
+
+    Every patient of the clinical table needs a row per region the file uses, and every
+    value must be a finite number or missing.
+    """
     try:
-        raw = pd.read_csv(path, dtype={0: str})
-    except Exception as exc:
-        problems.append(f"features.csv: cannot read the table: {exc}")
+        raw, decimal = read_table(path)
+    except TableError as exc:
+        problems.extend(exc.problems)
         return pd.DataFrame()
     id_col = find_column(raw.columns, ID_NAMES)
     region_col = find_column(raw.columns, ("region",))
-    if id_col is None or region_col is None:
+    if id_col is None or region_col is None or len(raw.columns) < 3:
         problems.append("features.csv: expected columns patient_id and region, then one column per feature")
         return pd.DataFrame()
-    raw[id_col] = raw[id_col].astype(str)
+    if raw.empty:
+        problems.append("features.csv: the table has a header but no rows; expected one row per patient and region")
+        return pd.DataFrame()
+    raw[id_col] = check_ids(raw[id_col], "features.csv", problems)
     bad_region = ~raw[region_col].isin(REGIONS)
     for pid, region in zip(raw.loc[bad_region, id_col], raw.loc[bad_region, region_col]):
         problems.append(f"features.csv: patient {pid}: region {region!r}; expected one of {', '.join(REGIONS)}")
-    for pid in sorted(set(raw[id_col]) - ids):
+    for pid in sorted(set(raw[id_col].dropna()) - ids):
         problems.append(f"features.csv: patient {pid} is not in the clinical table")
     dup = raw[raw.duplicated([id_col, region_col], keep="first")]
     for pid, region in zip(dup[id_col], dup[region_col]):
         problems.append(f"features.csv: patient {pid}, region {region} appears more than once")
     long = raw.melt(id_vars=[id_col, region_col], var_name="feature", value_name="value")
-    numeric = pd.to_numeric(long["value"], errors="coerce")
-    bad = long["value"].notna() & numeric.isna()
-    for row in long[bad].head(20).itertuples(index=False):
-        problems.append(f"features.csv: patient {row[0]}, feature {row[2]}: value {row[3]!r} is not a number")
+    numeric, reasons = parse_numbers(long["value"], decimal)
+    bad = reasons.notna()
+    for pid, feature, value, why in list(zip(long[id_col][bad], long["feature"][bad], long["value"][bad],
+                                             reasons[bad]))[:20]:
+        problems.append(f"features.csv: patient {pid}, feature {feature}: value {value!r} {why}")
+    held = long[numeric.notna()].groupby(id_col)[region_col].agg(set)
+    regions = set(raw.loc[~bad_region, region_col])
+    for pid in sorted(ids):
+        missing = sorted(regions - held.get(pid, set()))
+        if missing:
+            problems.append(f"features.csv: patient {pid} (in the clinical table) has no features for "
+                            f"{', '.join(missing)}; give every patient's features or leave the patient out")
     return pd.DataFrame({"patient_id": long[id_col], "region": long[region_col], "feature": long["feature"],
                          "value": numeric, "mask_source": IMPORTED, "settings_hash": IMPORTED})

@@ -3,7 +3,9 @@
 Outcomes come back to the calling process in completion order, so that it alone writes the
 results (workers never open the study database). At most one case per worker slot is in
 flight, so a crash loses only those; the case arguments (for example file bytes shipped to
-another machine) are built one case ahead of a free slot, not all at once.
+another machine) are built one case ahead of a free slot, not all at once. Local workers end
+with the calling process however it ends (:mod:`core.jobs.lifeline`); a stop signal noted by
+:func:`core.jobs.signals.deferred_signals` is raised between cases, and the workers are stopped.
 """
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from core.jobs import lifeline
+from core.jobs.lifeline import THREAD_VARIABLES
+from core.jobs.signals import raise_if_signalled
+
 if TYPE_CHECKING:
     from distributed import Client
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS")
 WORKER_DIED = "its worker process ended unexpectedly (killed, or out of memory?); run the job again to retry"
 
 
@@ -66,7 +70,9 @@ def run_cases(fn: Callable[..., Any], cases: Iterable[tuple[str, tuple]], *, wor
     ``distributed.Client``. ``should_stop`` is polled every ``poll_s`` seconds; once true no
     new case starts and the cases in flight finish and are yielded. An exception raised by
     ``fn`` becomes the outcome's error; a dead worker fails the cases in flight, and the pool
-    is started again for the rest.
+    is started again for the rest. A stop signal noted by
+    :func:`~core.jobs.signals.deferred_signals` raises :class:`~core.jobs.signals.Interrupted`
+    here (within ``poll_s``), and the local workers are killed with their cases.
     """
     pending = iter(cases)
     item = next(pending, None)          # the next case to submit; None when all are submitted
@@ -76,6 +82,7 @@ def run_cases(fn: Callable[..., Any], cases: Iterable[tuple[str, tuple]], *, wor
             in_flight: dict[Future, str] = {}
             broken = False
             while True:
+                raise_if_signalled()
                 while item is not None and not (stopping or broken) and len(in_flight) < slots:
                     case_id, args = item
                     in_flight[executor.submit(_call, fn, case_id, args)] = case_id
@@ -83,6 +90,7 @@ def run_cases(fn: Callable[..., Any], cases: Iterable[tuple[str, tuple]], *, wor
                 if not in_flight:
                     break
                 finished, _ = wait(in_flight, timeout=poll_s, return_when=FIRST_COMPLETED)
+                raise_if_signalled()  # before the outcomes: a signal to the group may have killed workers
                 for future in finished:
                     case_id = in_flight.pop(future)
                     try:
@@ -123,15 +131,10 @@ def _peak_rss_mib() -> float | None:
     return peak / 2**20 if os.uname().sysname == "Darwin" else peak / 2**10
 
 
-def _limit_threads(threads: int) -> None:
-    """Worker initializer: native libraries (ITK, BLAS, OpenMP) use ``threads`` threads."""
-    for name in THREAD_VARIABLES:
-        os.environ[name] = str(threads)
-
-
 @contextmanager
 def _executor(workers: int | None, dask: "str | Client | None", module: str) -> Iterator[tuple[Executor, int]]:
-    """An executor and how many cases it runs at once; shut down without waiting on exit.
+    """An executor and how many cases it runs at once; shut down without waiting on exit, and
+    local workers killed when an exception (a stop signal, the caller closing the generator) ends it.
 
     Local workers are forked from a fresh server process that has imported ``module`` once
     (forkserver), so each starts in milliseconds; ``spawn`` where forkserver is missing.
@@ -141,14 +144,18 @@ def _executor(workers: int | None, dask: "str | Client | None", module: str) -> 
         workers = workers or cores
         if "forkserver" in multiprocessing.get_all_start_methods():
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(list(dict.fromkeys(["__main__", module])))
+            context.set_forkserver_preload(list(dict.fromkeys(["core.jobs.forkserver_init", "__main__", module])))
+            lifeline.ensure_forkserver()
         else:
             context = multiprocessing.get_context("spawn")
-        executor: Executor = ProcessPoolExecutor(
+        executor = ProcessPoolExecutor(
             max_workers=workers, mp_context=context,
-            initializer=_limit_threads, initargs=(max(1, cores // workers),))
+            initializer=lifeline.init_worker, initargs=(max(1, cores // workers), *lifeline.owner_identity()))
         try:
             yield executor, workers
+        except BaseException:
+            _kill_workers(executor)
+            raise
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
         return
@@ -158,6 +165,13 @@ def _executor(workers: int | None, dask: "str | Client | None", module: str) -> 
             yield executor, max(1, sum(client.nthreads().values()))
         finally:
             executor.shutdown(wait=False)
+
+
+def _kill_workers(executor: ProcessPoolExecutor) -> None:
+    """SIGKILL the pool's worker processes (their cases are abandoned). ``_processes`` is the
+    executor's own map of them; Python 3.14 adds ``kill_workers()`` for this."""
+    for process in list((executor._processes or {}).values()):
+        process.kill()
 
 
 @contextmanager

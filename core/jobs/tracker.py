@@ -15,19 +15,22 @@ if TYPE_CHECKING:
     from core.store import Study
 
 ProgressCallback = Callable[[Progress], None]
+RESUMABLE = ("interrupted", "cancelled", "failed")   # final states a rerun continues
 
 
 class JobTracker:
     """Counts a job's cases and keeps its row in the jobs table current.
 
     Final states: ``done``, ``done with N failures``, ``cancelled`` (asked to stop through
-    the ``cancel`` event or the job's state ``cancelling``), ``failed`` (the run itself broke).
+    the ``cancel`` event or the job's state ``cancelling``), ``interrupted`` (Ctrl-C or a stop
+    signal; or, found later, its process ended), ``failed`` (the run itself broke).
     """
 
     def __init__(self, study: "Study", job_id: int, total: int, progress: ProgressCallback | None = None,
-                 cancel: threading.Event | None = None):
+                 cancel: threading.Event | None = None, continues: int | None = None):
         self.study = study
         self.job_id = job_id
+        self.continues = continues
         self.failures: dict[str, str] = {}
         self._clock = ProgressClock(total)
         self._progress = progress
@@ -36,10 +39,25 @@ class JobTracker:
 
     @classmethod
     def start(cls, study: "Study", kind: str, center: str | None, params: dict[str, Any], total: int,
-              progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> "JobTracker":
-        """Create the job (state ``running``) and its tracker."""
-        job_id = study.jobs.create(kind, center, params, total)
-        return cls(study, job_id, total, progress, cancel)
+              progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+              resume: dict[str, Any] | None = None) -> "JobTracker":
+        """Create the job (state ``running``) and its tracker.
+
+        ``resume``: the params that make a run the same work (e.g. mask source and settings).
+        When the newest earlier job of this kind, centre and ``resume`` ended ``interrupted``,
+        ``cancelled`` or ``failed``, the new job continues it: its params hold ``continues``
+        (that job's id), its messages say so, and the earlier job's message names the new one.
+        """
+        previous = None
+        if resume is not None:
+            study.jobs.mark_stale()
+            previous = study.jobs.previous(kind, center, resume)
+        continues = int(previous["job_id"]) if previous and previous["state"] in RESUMABLE else None
+        job_id = study.jobs.create(kind, center, {**params, "continues": continues} if continues else params, total)
+        if continues:
+            earlier = previous["message"] or previous["state"]
+            study.jobs.update(continues, message=f"{earlier}; continued by job {job_id}")
+        return cls(study, job_id, total, progress, cancel, continues)
 
     @property
     def progress(self) -> Progress:
@@ -89,16 +107,21 @@ class JobTracker:
         else:
             state = "done"
         self.study.jobs.update(self.job_id, state=state, done=progress.done, failed=progress.failed,
-                               message=progress.describe())
+                               message=self._describe(progress))
         return state
 
-    def abort(self, exc: BaseException) -> None:
-        """The run broke (not a case): state ``failed`` with the reason."""
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        self.study.jobs.update(self.job_id, state="failed", message=f"{reason}; run it again to continue")
+    def abort(self, exc: BaseException) -> str:
+        """The run ended early (not a case): ``interrupted`` for Ctrl-C or a stop signal, else
+        ``failed`` with the reason; returns the state."""
+        return self.study.jobs.abort(self.job_id, exc)
+
+    def _describe(self, progress: Progress) -> str:
+        text = progress.describe()
+        return f"continues job {self.continues}; {text}" if self.continues else text
 
     def _report(self) -> None:
         progress = self.progress
-        self.study.jobs.update(self.job_id, done=progress.done, failed=progress.failed, message=progress.describe())
+        self.study.jobs.update(self.job_id, done=progress.done, failed=progress.failed,
+                               message=self._describe(progress))
         if self._progress is not None:
             self._progress(progress)

@@ -130,7 +130,8 @@ class LogisticModel(BaseEstimator):
             "params": {"method": self.method, "level": self.level, "categorical": self.categorical,
                        "profile": self.profile},
             "outcome": self.outcome_, "predictors": self.predictors_, "design": self.design_.to_dict(),
-            "intercept": self.intercept_, "coefficients": self.coef_, "cov": self.cov_.to_numpy(),
+            "intercept": self.intercept_, "coefficients": self.coef_, "terms": self.feature_names_,
+            "cov": self.cov_.to_numpy(),
             "summary": self._summary, "n_obs": self.n_obs_, "n_events": self.n_events_,
             "method_used": self.method_, "excluded": self.excluded_, "warnings": self.warnings_,
         })
@@ -141,7 +142,9 @@ class LogisticModel(BaseEstimator):
         obj.outcome_, obj.predictors_ = d["outcome"], list(d["predictors"])
         obj.design_ = Design.from_dict(d["design"])
         obj.intercept_ = float(d["intercept"])
-        obj.coef_ = pd.Series(d["coefficients"], dtype=float, name="coef")
+        coef = pd.Series(d["coefficients"], dtype=float, name="coef")
+        # the covariance rows follow the fit's term order; a JSON file may have sorted the coefficient keys
+        obj.coef_ = coef.reindex(d["terms"]) if d.get("terms") else coef
         obj.feature_names_ = list(obj.coef_.index)
         names = [INTERCEPT, *obj.feature_names_]
         obj.cov_ = pd.DataFrame(np.array(d["cov"], dtype=float), index=names, columns=names)

@@ -2,8 +2,10 @@
 
 Values are checked against the catalogue's plausible ranges (refused outside them) and the
 training ranges (warned outside them). Features come from a stored patient, or are
-extracted from the CT and mask with the bundle's own settings; with no mask, a segmentation
-model draws one first. Nothing about the patient is stored here.
+extracted from the CT and mask with the bundle's own settings, after the CT and the mask
+pass the checks ingest applies (``core.cohort.checks``); with no mask, a segmentation model
+draws one first. A CI too wide to inform is said so, with the training cohort's size.
+Nothing about the patient is stored here.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import pandas as pd
 
 from core.models.bundle import Bundle, BundleError
 from core.models.three import RADSCORE
+
+UNINFORMATIVE_CI = 0.5  # a 95% CI wider than half the probability scale cannot tell low from high risk
 
 
 @dataclass
@@ -71,6 +75,9 @@ def check_values(bundle: Bundle, values: dict[str, Any]) -> tuple[dict[str, Any]
         except (TypeError, ValueError):
             problems.append(f"{name}: {raw!r} is not a number; expected {_expected(p)}")
             continue
+        if not np.isfinite(value):
+            problems.append(f"{name}: {raw!r} is not a finite number; expected {_expected(p)}")
+            continue
         low, high = p.get("plausible_low"), p.get("plausible_high")
         if low is not None and not low <= value <= high:
             problems.append(f"{name}: {value:g} is implausible; allowed range {low:g} to {high:g} {p['unit']}".rstrip())
@@ -107,6 +114,7 @@ def patient_risk(bundle: Bundle, values: dict[str, Any], *, features: pd.Series 
     points = models.nomogram_.points({**parsed, RADSCORE: float(data[RADSCORE].iloc[0])})
     quantiles = bundle.content["training"].get("combined_risk_quantiles") or {}
     cutoff = float(bundle.content["cutoffs"]["combined"])
+    warnings += _ci_warning(float(interval["risk_low"]), float(interval["risk_high"]), bundle)
     return PatientRisk(
         risk=float(interval["risk"]), risk_low=float(interval["risk_low"]), risk_high=float(interval["risk_high"]),
         radscore=float(data[RADSCORE].iloc[0]),
@@ -120,18 +128,27 @@ def patient_risk(bundle: Bundle, values: dict[str, Any], *, features: pd.Series 
 
 def extract_features(bundle: Bundle, image: str | Path, mask: str | Path | None,
                      segmentation_model: str | None, models_dir: str | Path | None = None) -> pd.Series:
-    """The patient's features with the bundle's settings; segments first when there is no mask."""
+    """The patient's features with the bundle's settings; segments first when there is no mask.
+
+    The CT and the mask are read through ``core.cohort.checks`` (ImageReadError, a
+    ValueError, names the file and every problem), as ingest reads them.
+    """
+    from core.cohort.checks import read_ct, read_mask
+    from core.cohort.images import write_nifti
     from core.radiomics.extract import extract_case
 
     preset = bundle.preset()
+    ct = read_ct(image)
     with tempfile.TemporaryDirectory(prefix="risk-") as work:
         if mask is None:
             model = segmentation_model or bundle.content["extraction"].get("segmentation_model")
             if not model:
                 raise BundleError("no mask given and the bundle names no segmentation model: "
                                   "give --mask or --segmentation-model")
-            mask = _segment(image, model, Path(work), models_dir)
-        long = extract_case(image, mask, preset, case_id="patient")
+            ct_file = Path(work) / "ct.nii.gz"
+            write_nifti(ct, ct_file)
+            mask = _segment(ct_file, model, Path(work), models_dir)
+        long = extract_case(ct, read_mask(mask, ct), preset, case_id="patient")
     return pd.Series(long["value"].to_numpy(), index=long["region"] + ":" + long["feature"])
 
 
@@ -145,6 +162,25 @@ def _segment(image: str | Path, model: str, work: Path, models_dir: str | Path |
         if result.error:
             raise ValueError(f"segmentation of the CT failed: {result.error}")
     return out
+
+
+def _ci_warning(low: float, high: float, bundle: Bundle) -> list[str]:
+    """A warning when the 95% CI is wider than ``UNINFORMATIVE_CI``, naming the training cohort's size."""
+    if high - low <= UNINFORMATIVE_CI:
+        return []
+    training = bundle.content["training"]
+    n, events = training.get("n"), training.get("events")
+    coefficients = len(bundle.models.models_["combined"].coef_)
+    if n is None or events is None:
+        reason = "the bundle does not state its training cohort's size"
+    else:
+        epv = events / coefficients
+        reason = (f"the model was fitted on {n} patients with {events} events, {epv:.1f} events per coefficient "
+                  f"({coefficients}); " + ("fewer than about 10 give unstable coefficients" if epv < 10 else
+                                           "enough for stable coefficients, so this patient's values lie far from "
+                                           "the training patients'"))
+    return [f"the 95% CI {100 * low:.1f}-{100 * high:.1f}% is uninformative (it spans "
+            f"{100 * (high - low):.0f} percentage points): {reason}; do not read this risk as a prediction"]
 
 
 def _percentile(risk: float, quantiles: dict[str, float]) -> float | None:

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from core.cli_types import integer, table_file
 
 PRESET_HELP = "paper (1,874 features per region), quick (107), or a PyRadiomics parameter file (.yaml); default paper"
 
@@ -14,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Finished cases are stored one by one: run the same command again to continue after a "
                     "crash; cases already extracted with the same image, mask and settings are skipped.")
     _selection(p)
-    p.add_argument("--workers", type=_positive, help="worker processes (default: every core)")
+    p.add_argument("--workers", type=integer(1), help="worker processes (default: every core)")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run on a Dask cluster: a scheduler address (tcp://host:8786; files are sent to the "
                         "workers) or 'local' for a LocalCluster on this machine")
@@ -25,14 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "features", help="write a centre's features as a wide table (one row per patient)",
         description="Write the features of a centre as a table: one row per patient, columns region:feature.")
     _selection(p)
-    p.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    p.add_argument("--out", required=True, type=table_file, help="output file, .csv, .xlsx or .parquet")
     p.set_defaults(func=_features)
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
 
 
 def _selection(p: argparse.ArgumentParser) -> None:
@@ -46,7 +43,8 @@ def _extract(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from core.jobs import Progress, format_duration
-    from core.radiomics.runner import run_extraction
+    from core.jobs.signals import Interrupted, deferred_signals
+    from core.radiomics.runner import KIND, run_extraction
     from core.store import Study
 
     bar = None
@@ -58,15 +56,27 @@ def _extract(args: argparse.Namespace) -> int:
         bar.set_postfix(failed=progress.failed, refresh=False)
         bar.update(progress.finished - bar.n)
 
+    # Ctrl-C and SIGTERM are raised between cases, never inside a database write.
     with Study.open(args.study, create=False) as study:
+        stopped = None
         try:
-            result = run_extraction(study, args.center, mask_source=args.mask_source, preset=args.preset,
-                                    workers=args.workers, dask=args.dask,
-                                    progress=None if args.no_progress else show)
+            with deferred_signals():
+                result = run_extraction(study, args.center, mask_source=args.mask_source, preset=args.preset,
+                                        workers=args.workers, dask=args.dask,
+                                        progress=None if args.no_progress else show)
+        except Interrupted as exc:
+            stopped = exc
         finally:
             if bar is not None:
                 bar.close()
-    print(f"job {result.job_id} {result.state}: {result.total} cases, {result.extracted} extracted, "
+        if stopped is not None:
+            job = study.jobs.previous(KIND, args.center, {"pid": os.getpid()})
+            where = f"job {job['job_id']} {job['state']} with {job['done']} of {job['total']} cases stored" \
+                if job else "no job started"
+            print(f"stopped by {stopped}: {where}; run the same command again to continue", file=sys.stderr)
+            return stopped.exit_code
+    continued = f" (continues job {result.continues})" if result.continues else ""
+    print(f"job {result.job_id}{continued} {result.state}: {result.total} cases, {result.extracted} extracted, "
           f"{result.cached} cached, {len(result.failures)} failed in {format_duration(result.seconds)} "
           f"(settings {result.settings_hash[:12]})")
     for pid, error in sorted(result.failures.items()):

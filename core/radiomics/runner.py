@@ -4,8 +4,10 @@ One call is one job in the study's jobs table. Cases run in worker processes (or
 cluster); the calling process, which owns the study database, writes each case's features
 in one transaction as soon as it finishes. A case whose image, mask and settings already
 have features for that patient is skipped (cached by content), so after a crash or a kill
-the same call continues with the cases that are left. A bad case is recorded with its
-message and the job goes on: it ends ``done``, ``done with N failures`` or ``cancelled``.
+the same call continues with the cases that are left, as a new job that names the one it
+continues. A bad case is recorded with its message and the job goes on: it ends ``done``,
+``done with N failures`` or ``cancelled``; Ctrl-C or a stop signal noted by
+:func:`core.jobs.signals.deferred_signals` ends it ``interrupted`` and stops its workers.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import json
 import os
 import threading
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +25,7 @@ from core.jobs import JobTracker, ShippedFile, default_workers, local_path, run_
 from core.jobs.tracker import ProgressCallback
 from core.radiomics.extract import extract_case
 from core.radiomics.presets import Preset, load_preset
-from core.store import Study, StudyError
+from core.store import Study, StudyError, verify_file
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -40,6 +43,7 @@ class ExtractionResult:
     """What a run did: cases extracted now, cached from before, failed (patient -> message)."""
 
     job_id: int
+    continues: int | None               # the interrupted, cancelled or failed job this run continued
     state: str
     settings_hash: str
     total: int
@@ -81,7 +85,8 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
         workers = default_workers(_memory_per_worker(study, center, preset))
     params = {"mask_source": mask_source, "preset": preset.name, "settings_hash": preset.settings_hash,
               "workers": workers, "dask": dask if isinstance(dask, str) else None}
-    tracker = JobTracker.start(study, KIND, center, params, len(cases), progress, cancel)
+    tracker = JobTracker.start(study, KIND, center, params, len(cases), progress, cancel,
+                               resume={"mask_source": mask_source, "settings_hash": preset.settings_hash})
     started = time.monotonic()
     case_seconds: dict[str, float] = {}
     peak = None
@@ -92,30 +97,32 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
             tracker.failed(pid, f"patient {pid}: no mask from source {mask_source!r}")
         todo = cases[cases["mask_path"].notna() & ~cases["patient_id"].isin(cached)].set_index("patient_id")
         ship = ship_files if ship_files is not None else isinstance(dask, str) and dask != "local"
-        tasks = ((pid, (_file(row.image_path, ship), _file(row.mask_path, ship), preset, pid))
-                 for pid, row in todo.iterrows())
-        for outcome in run_cases(_extract_files, tasks, workers=workers, dask=dask,
-                                 should_stop=tracker.should_stop):
-            pid = outcome.case_id
-            if outcome.peak_rss_mib is not None:
-                peak = max(peak or 0.0, outcome.peak_rss_mib)
-            if outcome.ok:
-                study.write_case_features(center, pid, mask_source, preset.settings_hash, todo.at[pid, "image_sha"],
-                                          todo.at[pid, "mask_sha"], outcome.value, job_id=tracker.job_id,
-                                          seconds=outcome.seconds)
-                tracker.succeeded(pid, outcome.seconds, recorded=True)
-                case_seconds[pid] = outcome.seconds
-            else:
-                tracker.failed(pid, outcome.error, outcome.seconds)
+        tasks = ((pid, (_file(row.image_path, ship), _file(row.mask_path, ship), preset, pid, row.image_sha,
+                        row.mask_sha)) for pid, row in todo.iterrows())
+        with closing(run_cases(_extract_files, tasks, workers=workers, dask=dask,
+                               should_stop=tracker.should_stop)) as outcomes:
+            for outcome in outcomes:
+                pid = outcome.case_id
+                if outcome.peak_rss_mib is not None:
+                    peak = max(peak or 0.0, outcome.peak_rss_mib)
+                if outcome.ok:
+                    study.write_case_features(center, pid, mask_source, preset.settings_hash,
+                                              todo.at[pid, "image_sha"], todo.at[pid, "mask_sha"], outcome.value,
+                                              job_id=tracker.job_id, seconds=outcome.seconds)
+                    tracker.succeeded(pid, outcome.seconds, recorded=True)
+                    case_seconds[pid] = outcome.seconds
+                else:
+                    tracker.failed(pid, outcome.error, outcome.seconds)
         state = tracker.finish()
     except BaseException as exc:
         tracker.abort(exc)
         raise
-    result = ExtractionResult(tracker.job_id, state, preset.settings_hash, len(cases), len(case_seconds),
-                              len(cached), dict(tracker.failures), time.monotonic() - started, case_seconds, peak)
+    result = ExtractionResult(tracker.job_id, tracker.continues, state, preset.settings_hash, len(cases),
+                              len(case_seconds), len(cached), dict(tracker.failures), time.monotonic() - started,
+                              case_seconds, peak)
     study.audit("extract features", {"center": center, **params, "job_id": tracker.job_id, "state": state,
-                                     "extracted": result.extracted, "cached": result.cached,
-                                     "failed": len(result.failures)})
+                                     "continues": tracker.continues, "extracted": result.extracted,
+                                     "cached": result.cached, "failed": len(result.failures)})
     return result
 
 
@@ -128,9 +135,11 @@ def _memory_per_worker(study: Study, center: str, preset: Preset) -> int:
 
 
 def _extract_files(image: "str | ShippedFile", mask: "str | ShippedFile", preset: Preset,
-                   case_id: str) -> pd.DataFrame:
-    """Worker side: one case from paths or shipped bytes."""
+                   case_id: str, image_sha: str, mask_sha: str) -> pd.DataFrame:
+    """Worker side: one case from paths or shipped bytes, each checked against its SHA-256 first."""
     with local_path(image) as image_path, local_path(mask) as mask_path:
+        verify_file(image_path, image_sha, f"image of patient {case_id}")
+        verify_file(mask_path, mask_sha, f"mask of patient {case_id}")
         return extract_case(image_path, mask_path, preset, case_id=case_id)
 
 

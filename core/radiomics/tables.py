@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core import exports
 from core.radiomics.presets import Preset, load_preset
 from core.store import Study
 
@@ -22,13 +23,8 @@ def feature_table(study: Study, center: str, mask_source: str = "manual",
 
 
 def write_table(table: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """Write ``table`` (index kept as the first column) as .csv or .parquet, by the suffix of ``out``."""
-    out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise ValueError(f"{out}: choose a .csv or .parquet file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        table.to_csv(out)
-    else:
-        table.to_parquet(out)
-    return out
+    """Write ``table`` (index kept as the first column) as .csv, .xlsx or .parquet, by the suffix of ``out``.
+
+    CSV and XLSX cells that a spreadsheet would run as formulas are neutralised (core.exports).
+    """
+    return exports.write_table(table, out)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.cli_types import SEED_MAX, integer, number, table_file
+
 _DEVICES = ("auto", "cuda", "cpu")
 
 
@@ -22,10 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
               "with a held-out test set and fixed cross-validation folds (splits_final.json).")
     p.add_argument("--center", nargs="+", required=True, help="centre(s) whose manual masks to export")
     p.add_argument("--name", default="Liver", help="dataset name (letters, digits, '-'; default Liver)")
-    p.add_argument("--dataset-id", type=int, help="nnU-Net dataset id 1..999 (default: next free from 501)")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out test share (default 0.2)")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    p.add_argument("--seed", type=int, default=12345, help="seed of the test draw and folds (default 12345)")
+    p.add_argument("--dataset-id", type=integer(1, 999),
+                   help="nnU-Net dataset id 1..999 (default: next free from 501)")
+    p.add_argument("--test-fraction", type=number(0, 1, high_open=True), default=0.2,
+                   help="held-out test share (default 0.2)")
+    p.add_argument("--folds", type=integer(2), default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=12345,
+                   help="seed of the test draw and folds (default 12345)")
     p.set_defaults(func=_export)
 
     p = _step(steps, "train", "plan, preprocess and train folds (resumable job)",
@@ -33,12 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
               "a rerun skips finished folds and resumes an interrupted one from its checkpoint. The trained "
               "model is stored in the models folder and registered in the study.")
     p.add_argument("--dataset", help="dataset id or DatasetXXX_Name (default: the newest export)")
-    p.add_argument("--fold", type=int, nargs="+", help="folds to train (default: all)")
+    p.add_argument("--fold", type=integer(0), nargs="+", help="folds to train (default: all)")
     p.add_argument("--configuration", default="3d_fullres", help="nnU-Net configuration (default 3d_fullres)")
     p.add_argument("--trainer", default="nnUNetTrainer", help="nnU-Net trainer class (default nnUNetTrainer)")
-    p.add_argument("--epochs", type=int, help="epochs, through nnU-Net's nnUNetTrainer_<n>epochs (default 1000)")
+    p.add_argument("--epochs", type=integer(1), help="epochs, through nnU-Net's nnUNetTrainer_<n>epochs (default 1000)")
     p.add_argument("--device", choices=_DEVICES, default="auto", help="default: cuda when there is a GPU")
-    p.add_argument("--da-workers", type=int, help="data-augmentation processes (default: nnU-Net's)")
+    p.add_argument("--da-workers", type=integer(0), help="data-augmentation processes (default: nnU-Net's)")
     p.add_argument("--models-dir", help="where trained models are stored (default: the repository's models/)")
     p.set_defaults(func=_train)
 
@@ -48,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model id (default: the newest segmentation model)")
     p.add_argument("--center", nargs="+", default=(), help="also score the model's masks of these centres")
     _predictor_options(p)
+    p.add_argument("--out", type=table_file,
+                   help="write the per-case metrics (split, patient_id, label, metric, value) here: .csv, .xlsx "
+                        "or .parquet")
     p.set_defaults(func=_evaluate)
 
     p = _step(steps, "predict", "segment a centre's patients in batch (resumable job)",
@@ -58,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model id (default: the newest segmentation model)")
     p.add_argument("--all", action="store_true", help="also patients that have a manual mask")
     _predictor_options(p)
-    p.add_argument("--tile-step", type=float, default=0.5, help="sliding-window step, share of the patch (0.5)")
+    p.add_argument("--tile-step", type=number(0, 1, low_open=True), default=0.5,
+                   help="sliding-window step, share of the patch (0.5)")
     p.set_defaults(func=_predict)
 
     p = _step(steps, "import-model", "install an nnU-Net model zip and register it",
@@ -125,11 +134,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from core.segmentation.study import evaluate
+    from core.segmentation.study import evaluate, model_info
 
     with _open(args) as study:
         table = evaluate(study, args.model, args.center, args.device, not args.no_mirroring)
+        metrics = study.seg_metrics(model_info(study, args.model).model_id) if args.out else None
     print(table.to_string(float_format="{:.3f}".format))
+    if metrics is not None:
+        from core.exports import write_table
+        print(f"wrote {len(metrics)} per-case metric(s) to {write_table(metrics, args.out)}")
     return 0
 
 

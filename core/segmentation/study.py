@@ -43,8 +43,8 @@ def export_dataset(study: "Study", centers: Sequence[str], name: str = "Liver", 
     """Export the patients with manual masks of ``centers`` as a new nnU-Net dataset; returns its raw folder."""
     rows = []
     for center in centers:
-        images = study.images(center).set_index("patient_id")["path"]
-        masks = study.masks(center, MANUAL).set_index("patient_id")["path"]
+        images = _verified(study, study.images(center))
+        masks = _verified(study, study.masks(center, MANUAL))
         for patient_id in masks.index.intersection(images.index):
             rows.append({"case_id": re.sub(r"[^A-Za-z0-9_-]", "-", f"{center}_{patient_id}"), "center": center,
                          "patient_id": patient_id, "image": images[patient_id], "mask": masks[patient_id]})
@@ -111,8 +111,7 @@ def train(study: "Study", dataset: int | str | None = None, folds: Sequence[int]
         study.jobs.update(job_id, state="cancelled", message=str(exc))
         raise
     except BaseException as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        study.jobs.update(job_id, state="failed", message=f"{reason}; run it again to continue"[-2000:])
+        study.jobs.abort(job_id, exc)
         raise
 
 
@@ -163,8 +162,8 @@ def evaluate(study: "Study", model_id: str | None = None, centers: Sequence[str]
         predictor = load_predictor(info.path, device=device, use_mirroring=use_mirroring)
         frames.append(ev.test_metrics(predictor, raw, nnunet_paths(study).root / "test_predictions" / info.model_id))
     for center in centers:
-        manual = study.masks(center, MANUAL).set_index("patient_id")["path"]
-        predicted = study.masks(center, info.model_id).set_index("patient_id")["path"]
+        manual = _verified(study, study.masks(center, MANUAL))
+        predicted = _verified(study, study.masks(center, info.model_id))
         both = manual.index.intersection(predicted.index)
         if both.empty:
             raise ValueError(f"centre {center}: no patient has both a manual mask and one from {info.model_id}")
@@ -202,7 +201,8 @@ def predict(study: "Study", center: str, model_id: str | None = None, all_patien
     todo = images[~images["patient_id"].isin(existing)]
     params = {"model_id": info.model_id, "all": all_patients, "mirroring": use_mirroring,
               "tile_step_size": tile_step_size}
-    tracker = JobTracker.start(study, "segmentation prediction", center, params, len(images), progress, cancel)
+    tracker = JobTracker.start(study, "segmentation prediction", center, params, len(images), progress, cancel,
+                               resume={"model_id": info.model_id, "all": all_patients})
     tracker.cached(sorted(existing & set(images["patient_id"])), reason=f"mask from {info.model_id} exists")
     bounds = qc.robust_bounds(_manual_liver_volumes(study))
     out_dir = nnunet_paths(study).root / "predictions" / info.model_id / center
@@ -210,7 +210,8 @@ def predict(study: "Study", center: str, model_id: str | None = None, all_patien
         if len(todo):
             predictor = load_predictor(info.path, device=device, use_mirroring=use_mirroring,
                                        tile_step_size=tile_step_size)
-            cases = [(p, path, out_dir / f"{p}.nii.gz") for p, path in zip(todo["patient_id"], todo["path"])]
+            paths = _verified(study, todo)
+            cases = [(p, paths[p], out_dir / f"{p}.nii.gz") for p in todo["patient_id"]]
             with closing(predict_cases(predictor, cases)) as results:
                 for result in results:
                     _store_prediction(study, tracker, center, info.model_id, result, bounds)
@@ -274,3 +275,8 @@ def _manual_liver_volumes(study: "Study") -> list[float]:
         return []
     both = pd.concat(masks)
     return (both["liver_ml"] + both["tumor_ml"]).tolist()
+
+
+def _verified(study: "Study", files: pd.DataFrame) -> pd.Series:
+    """patient_id -> path of each stored file (patient_id, sha256), checked against its SHA-256."""
+    return pd.Series([str(study.verified_path(sha)) for sha in files["sha256"]], index=files["patient_id"], dtype=object)

@@ -6,6 +6,11 @@ module reads and writes DataFrames through :class:`Study`.
 
 One process owns the read-write connection (DuckDB's rule). Within it, every method takes
 its own cursor, so threads (dashboard sessions, a job thread) may share one ``Study``.
+
+A damaged or truncated database file raises :class:`DamagedStudyError`, which says what to
+do, instead of DuckDB's error. Files read for work go through :meth:`Study.verified_path`.
+Objects no row refers to and ``.part`` files of an interrupted write are swept after the
+first write of a session and after every write that adds or removes files.
 """
 from __future__ import annotations
 
@@ -21,15 +26,20 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from core.store.files import FileStore
+from core.store.files import FileStore, StudyError, Sweep
 from core.store.jobs import JobTable
 from core.store.schema import MIGRATIONS, VERSION
 
 REGIONS = ("liver", "tumor")
+# DuckDB's words for a file it cannot trust: a failed block checksum, a file shorter than its
+# blocks, a header that is not DuckDB's, or a database closed after such an error.
+_DAMAGE = re.compile(r"corrupt database file|could not read enough bytes|not a valid duckdb database"
+                     r"|database has been invalidated|checksum", re.IGNORECASE)
+HEADER_BYTES = 3 * 4096  # DuckDB's main header and its two database headers, before the first block
 
 
-class StudyError(RuntimeError):
-    """A study file that cannot be opened or used as asked."""
+class DamagedStudyError(StudyError):
+    """A study database file that DuckDB cannot read: damaged, truncated or not a database."""
 
 
 class Study:
@@ -42,6 +52,7 @@ class Study:
         self.files = FileStore(self.root / "objects")
         self.jobs = JobTable(self)
         self._con = con
+        self._swept = False
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -55,18 +66,52 @@ class Study:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
+        except duckdb.Error as exc:
+            if isinstance(exc, duckdb.IOException) and "could not set lock" in str(exc).lower():
                 raise StudyError(
                     f"{path} is open for writing in another process ({_lock_holder(exc)}); "
                     "close it (e.g. stop the dashboard) or use the dashboard for this step") from exc
+            if _DAMAGE.search(str(exc)):
+                raise DamagedStudyError(damage_message(path, exc)) from None
             raise StudyError(f"{path}: cannot open the study file: {exc}") from exc
         study = cls(path, con, read_only)
-        study._migrate()
+        try:
+            study._check_length()
+            study._migrate()
+        except BaseException:
+            study.close()
+            raise
         return study
 
     def close(self) -> None:
-        self._con.close()
+        self.jobs.close()
+        try:
+            self._con.close()
+        except duckdb.Error as exc:
+            raise self._translated(exc) from None
+
+    def _check_length(self) -> None:
+        """DamagedStudyError when the file cannot hold the blocks its header says are in use (truncated).
+
+        Free blocks at the end are trimmed by DuckDB, so only used blocks count; a cut that leaves
+        them all shows up when a block is read instead.
+        """
+        size = self.path.stat().st_size
+        row = self._df("SELECT block_size, used_blocks FROM pragma_database_size() "
+                       "WHERE database_name = current_database()")
+        if row.empty:
+            return
+        expected = HEADER_BYTES + int(row.iloc[0, 0]) * int(row.iloc[0, 1])
+        if size < expected:
+            raise DamagedStudyError(damage_message(
+                self.path, f"the file is {size:,} bytes long but holds {expected:,} bytes of blocks in use: "
+                           "it was truncated"))
+
+    def _translated(self, exc: BaseException) -> BaseException:
+        """DuckDB's error for a damaged file as a DamagedStudyError; any other error unchanged."""
+        if isinstance(exc, duckdb.Error) and _DAMAGE.search(str(exc)):
+            return DamagedStudyError(damage_message(self.path, exc))
+        return exc
 
     def __enter__(self) -> "Study":
         return self
@@ -103,25 +148,65 @@ class Study:
         """
         if self.read_only:
             raise StudyError(f"{self.path} is open read-only")
+        with self._cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+                if bump:
+                    cur.execute("INSERT INTO data_versions DEFAULT VALUES")
+                cur.execute("COMMIT")
+            except BaseException:
+                try:
+                    cur.execute("ROLLBACK")
+                except duckdb.Error:  # a damaged database may refuse the rollback too; the first error counts
+                    pass
+                raise
+        if not self._swept:
+            self.sweep()
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own; a damaged file's error becomes a DamagedStudyError."""
         cur = self._con.cursor()
-        cur.execute("BEGIN TRANSACTION")
         try:
             yield cur
-            if bump:
-                cur.execute("INSERT INTO data_versions DEFAULT VALUES")
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
+        except duckdb.Error as exc:
+            translated = self._translated(exc)
+            if translated is exc:
+                raise
+            raise translated from None
         finally:
             cur.close()
 
     def _df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        cur = self._con.cursor()
-        try:
+        with self._cursor() as cur:
             return cur.execute(sql, params or []).df()
-        finally:
-            cur.close()
+
+    # ------------------------------------------------------------------ files
+    def verified_path(self, sha: str) -> Path:
+        """The stored file ``sha`` after checking its bytes against its name (for extraction,
+        prediction, viewing); DamagedFileError naming whose image or mask it is otherwise."""
+        rows = self._df("SELECT 'image' AS kind, center, patient_id, NULL AS source FROM images WHERE sha256 = ? "
+                        "UNION ALL SELECT 'mask', center, patient_id, source FROM masks WHERE sha256 = ? "
+                        "ORDER BY 1, 2, 3", [sha, sha])
+        if rows.empty:
+            return self.files.verified(sha)
+        first = rows.iloc[0]
+        what = (f"{first['kind']} of patient {first['patient_id']} (centre {first['center']}"
+                + (f", mask source {first['source']})" if first["kind"] == "mask" else ")")
+                + (f" and {len(rows) - 1} other record(s)" if len(rows) > 1 else ""))
+        return self.files.verified(sha, what)
+
+    def referenced_objects(self) -> set[str]:
+        """Digests that an image or mask row refers to."""
+        return set(self._df("SELECT sha256 FROM images UNION SELECT sha256 FROM masks")["sha256"])
+
+    def sweep(self) -> Sweep:
+        """Remove stored objects no row refers to and ``.part`` files of interrupted writes."""
+        if self.read_only:
+            raise StudyError(f"{self.path} is open read-only: files cannot be swept")
+        self._swept = True
+        return self.files.sweep(self.referenced_objects())
 
     def version(self) -> int:
         """A number that grows with every committed write (for cache keys)."""
@@ -197,13 +282,15 @@ class Study:
             self.audit("replace cohort" if exists else "ingest cohort",
                        {"center": center, "role": role, "source": source,
                         **{t: len(df) for t, df in tables.items() if df is not None}}, cur=cur)
+        self.sweep()
 
     def delete_center(self, center: str) -> None:
-        """Remove a centre and every row that belongs to it (files stay in the store)."""
+        """Remove a centre and every row that belongs to it; its files no other row uses go too."""
         self.role(center)
         with self.transaction() as cur:
             _delete_center(cur, center)
             self.audit("delete centre", {"center": center}, cur=cur)
+        self.sweep()
 
     # --------------------------------------------------------------- patients
     def patients(self, center: str) -> pd.DataFrame:
@@ -261,7 +348,8 @@ class Study:
         for patient_id, path in masks.items():
             sha = self.files.put(path)
             rows.append({"patient_id": patient_id, "source": source, "sha256": sha,
-                         **mask_volumes(sitk.ReadImage(str(self.files.path(sha)))), "flags": (flags or {}).get(patient_id)})
+                         **mask_volumes(sitk.ReadImage(str(self.files.path(sha)))),
+                         "flags": (flags or {}).get(patient_id)})
         if not rows:
             return
         frame = pd.DataFrame(rows).assign(center=center)
@@ -270,6 +358,7 @@ class Study:
             cols = ", ".join(frame.columns)
             cur.execute(f"INSERT OR REPLACE INTO masks ({cols}) SELECT {cols} FROM incoming")
             cur.unregister("incoming")
+        self.sweep()
 
     # --------------------------------------------------------------- features
     def register_settings(self, settings_hash: str, preset: str, settings: dict[str, Any]) -> None:
@@ -336,8 +425,7 @@ class Study:
                              "choose a mask source and settings")
         where = "center = ? AND mask_source = ? AND settings_hash = ?"
         args = [center, *combos.iloc[0]]
-        cur = self._con.cursor()
-        try:  # integer codes computed in SQL; only numbers cross into Python
+        with self._cursor() as cur:  # integer codes computed in SQL; only numbers cross into Python
             cur.execute(f"CREATE OR REPLACE TEMP TABLE wide_src AS SELECT patient_id, region || ':' || feature AS col, "
                         f"value FROM features WHERE {where}", args)
             patients = [r[0] for r in cur.execute("SELECT DISTINCT patient_id FROM wide_src ORDER BY 1").fetchall()]
@@ -349,8 +437,6 @@ class Study:
                 "JOIN (SELECT col, row_number() OVER (ORDER BY col) - 1 AS j "
                 "      FROM (SELECT DISTINCT col FROM wide_src)) c USING (col)").fetchnumpy()
             cur.execute("DROP TABLE wide_src")
-        finally:
-            cur.close()
         values = np.full((len(patients), len(names)), np.nan)
         values[cells["i"], cells["j"]] = np.ma.filled(np.ma.asarray(cells["value"], dtype=float), np.nan)
         return pd.DataFrame(values, index=pd.Index(patients, name="patient_id"), columns=names)
@@ -431,6 +517,15 @@ class Study:
     def predictions(self, analysis_id: str) -> pd.DataFrame:
         return self._df("SELECT model, center, patient_id, risk FROM predictions WHERE analysis_id = ?",
                         [analysis_id])
+
+
+def damage_message(path: Path, cause: object) -> str:
+    """What to tell about a damaged study file, and what to do about it."""
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return (f"{path} is damaged and cannot be used ({reason}). Restore {path.name} together with its folder "
+            f"{path.with_suffix('.study').name}/ from the last backup; without one, `python -m core check "
+            f"--study {path}` shows the audit log's last good state (the ingests, extractions and analyses "
+            "recorded before the damage) to redo in a new study")
 
 
 def _delete_center(cur: duckdb.DuckDBPyConnection, center: str) -> None:

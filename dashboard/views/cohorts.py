@@ -1,4 +1,8 @@
-"""Cohorts: upload a centre's cohort, read the validation report, store it; replace or delete a centre."""
+"""Cohorts: upload a centre's cohort, read the validation report, store it; replace or delete a centre.
+
+The check is ``core.cohort.ingest.prepare``, the one the command line's ingest runs, so the
+same validation layer (``core.cohort.checks``) refuses the same inputs with the same words.
+"""
 import shutil
 import tempfile
 from pathlib import Path
@@ -99,6 +103,11 @@ if st.button("Check the cohort", icon=":material/fact_check:", type="primary"):
                 plan, problems = None, list(exc.problems)
             except Exception as exc:  # an unexpected reader error is still a report, not a crash
                 plan, problems = None, [f"{type(exc).__name__}: {exc}"]
+            finally:  # the upload as sent may carry identifiers (DICOM tags): only checked copies stay
+                if source.is_dir():
+                    shutil.rmtree(source, ignore_errors=True)
+                else:
+                    source.unlink(missing_ok=True)
         st.session_state["cohort_check"] = {"plan": plan, "problems": problems, "work": str(work),
                                             "name": source.name}
 

@@ -1,4 +1,5 @@
-"""Jobs: every job with state, progress, duration and errors; cancel a running one."""
+"""Jobs: every job with state, progress, duration and errors; cancel a running one. A job whose
+process ended before it finished shows as ``interrupted``; the rerun that continues it names it."""
 import json
 
 import pandas as pd
@@ -24,6 +25,7 @@ def jobs_view() -> None:
                      for d, f, t, s in zip(df["done"], df["failed"], df["total"], df["state"])],
         "Done": df["done"], "Failed": df["failed"], "Total": df["total"],
         "Duration": df["seconds"].map(tables.fmt_duration), "Started": df["started_at"],
+        "Continues": [json.loads(p or "{}").get("continues") for p in df["params"]],
         "Message": df["message"],
     })
     st.dataframe(shown, hide_index=True, column_config={

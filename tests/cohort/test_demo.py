@@ -24,9 +24,9 @@ def test_demo_is_deterministic_and_valid(tmp_path):
 def test_demo_clinical_shape_and_signal():
     """Full-size training table: 147 patients, 36 events; INR higher and albumin lower with PTLF."""
     rng = np.random.default_rng([7, 0])
-    z = rng.standard_normal(147)
-    ptlf = demo._draw_events(rng, z, 36)
-    table = demo._clinical(rng, z, ptlf, "A")
+    reserve, z_i = demo.latent_traits(rng, 147)
+    ptlf = demo._draw_events(rng, reserve, z_i, 36)
+    table = demo._clinical(rng, reserve, ptlf, "A")
     assert len(table) == 147 and table["ptlf"].sum() == 36
     for variable, direction in (("inr", 1), ("alb", -1)):
         p = stats.mannwhitneyu(table.loc[table.ptlf == 1, variable], table.loc[table.ptlf == 0, variable]).pvalue
@@ -41,8 +41,8 @@ def test_demo_clinical_model_finds_inr_and_albumin():
     from core.stats import multivariate_logistic, univariate_table
 
     rng = np.random.default_rng([7, 0])
-    z = rng.standard_normal(147)
-    table = demo._clinical(rng, z, demo._draw_events(rng, z, 36), "A").set_index("patient_id")
+    reserve, z_i = demo.latent_traits(rng, 147)
+    table = demo._clinical(rng, reserve, demo._draw_events(rng, reserve, z_i, 36), "A").set_index("patient_id")
     table = table.drop(columns=["tumor_size"])  # filled from the volumes by write_demo
     univariate = univariate_table(table, "ptlf")
     multivariate = multivariate_logistic(table, "ptlf", univariate.significant(0.05))

@@ -74,12 +74,12 @@ def test_files_are_named_by_content(tmp_path):
         assert study.files.path(sha).read_bytes() == b"abc" and study.files.shas() == {sha}
 
 
-def test_stale_running_job_is_marked_failed(tmp_path):
+def test_stale_running_job_is_marked_interrupted(tmp_path):
     with Study.open(tmp_path / "s.duckdb") as study:
         job = study.jobs.create("extract", "c", {}, total=3)
         study._con.execute("UPDATE jobs SET params = '{\"pid\": 999999999}' WHERE job_id = ?", [job])
         assert study.jobs.mark_stale() == 1
-        assert study.jobs.get(job)["state"] == "failed"
+        assert study.jobs.get(job)["state"] == "interrupted"
 
 
 def test_concurrent_writes_do_not_conflict(tmp_path):
