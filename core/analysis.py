@@ -18,65 +18,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import Callable
 
-import numpy as np
 import pandas as pd
+from scipy.special import expit
 
+from core.analysis_params import BOOTSTRAP_MODES, AnalysisParams, choose_clinical_predictors
+from core.internal_validation import BootstrapResult, bootstrap_validation
 from core.models.three import MODEL_NAMES, ThreeModels
 from core.stats._json import jsonable
-from core.stats.bootstrap import optimism_bootstrap
-from core.stats.calibration import calibration_curve, calibration_metrics, hosmer_lemeshow, lowess_calibration
-from core.stats.clinical import MultivariateResult, UnivariateResult, multivariate_logistic, univariate_table
-from core.stats.decision import DEFAULT_THRESHOLDS, decision_curve, decision_curve_bands
+from core.stats.calibration import (calibration_curve, calibration_metrics, hosmer_lemeshow, lowess_calibration,
+                                    quick_performance)
+from core.stats.clinical import MultivariateResult, UnivariateResult
+from core.stats.decision import decision_curve, decision_curve_bands
 from core.stats.roc import auc_delong, classification_metrics, delong_test, roc_curve
-from core.stats.selection import RadiomicsSelector
 
 COMPARISONS = (("combined", "clinical"), ("combined", "radiomics"), ("radiomics", "clinical"))
-BOOTSTRAP_MODES = ("final", "full")
-
-
-@dataclass(frozen=True)
-class AnalysisParams:
-    """Every choice of the analysis. Thresholds are P values unless named otherwise.
-
-    clinical_variables: candidate clinical columns (default: all but the outcome);
-    clinical_predictors: skip the clinical selection and use these; bootstrap: number of
-    replicates for optimism (0 = none); bootstrap_refit: "final" refits the z-scores,
-    Radscore model and the three logistic models on each replicate with the selected
-    features and clinical predictors fixed, "full" reruns the whole selection (slow);
-    dca_bootstrap: replicates for net-benefit bands (0 = none).
-    """
-    outcome: str = "ptlf"
-    clinical_variables: tuple[str, ...] | None = None
-    categorical: tuple[str, ...] | None = None
-    clinical_p: float = 0.05
-    multivariate_p: float = 0.05
-    clinical_predictors: tuple[str, ...] | None = None
-    icc_threshold: float = 0.75
-    icc_kind: str = "ICC(2,1)"
-    spearman: float = 0.8
-    univariate_p: float = 0.05
-    top_k: int = 10
-    lambda_choice: str = "min"
-    cv_folds: int = 10
-    n_lambda: int = 100
-    lambda_min_ratio: float | None = None
-    method: str = "auto"
-    seed: int = 0
-    bootstrap: int = 200
-    bootstrap_refit: str = "final"
-    dca_thresholds: tuple[float, ...] = tuple(DEFAULT_THRESHOLDS.tolist())
-    dca_bootstrap: int = 0
-    calibration_bins: int = 10
-    hl_groups: int = 10
-    level: float = 0.95
-
-    def selector(self, fixed_features: list[str] | None = None) -> RadiomicsSelector:
-        return RadiomicsSelector(
-            icc_threshold=self.icc_threshold, icc_kind=self.icc_kind, spearman_threshold=self.spearman,
-            univariate_p=self.univariate_p, top_k=self.top_k, lambda_choice=self.lambda_choice,
-            cv_folds=self.cv_folds, n_lambda=self.n_lambda, lambda_min_ratio=self.lambda_min_ratio,
-            seed=self.seed, method=self.method, fixed_features=fixed_features)
+__all__ = ["AnalysisParams", "AnalysisResult", "BOOTSTRAP_MODES", "evaluate_cohort", "run_analysis"]
 
 
 @dataclass
@@ -87,8 +45,10 @@ class AnalysisResult:
     predictions: {centre: DataFrame(outcome, radscore, clinical, radiomics, combined)};
     curves: {centre: {"roc": {model: DataFrame}, "decision": DataFrame,
     "calibration": {model: {"grouped": DataFrame, "smoothed": DataFrame}}}};
-    optimism: bootstrap table (model, metric, apparent, optimism, corrected, ...);
-    timings: seconds per step.
+    bootstrap: the internal validation (``core.internal_validation.BootstrapResult``: optimism,
+    selection stability, Radscore variants), None without replicates; shrinkage: one row per
+    (centre, Radscore variant) with AUC, calibration-in-the-large and slope of
+    expit(Radscore) as a risk; timings: seconds per step.
     """
     params: AnalysisParams
     train_name: str
@@ -100,7 +60,8 @@ class AnalysisResult:
     comparisons: pd.DataFrame
     predictions: dict
     curves: dict
-    optimism: pd.DataFrame
+    bootstrap: BootstrapResult | None
+    shrinkage: pd.DataFrame
     cohorts: dict
     warnings: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
@@ -109,6 +70,22 @@ class AnalysisResult:
     def nomogram(self):
         return self.models.nomogram_
 
+    @property
+    def optimism(self) -> pd.DataFrame:
+        """The bootstrap's optimism table (empty without replicates)."""
+        return self.bootstrap.optimism if self.bootstrap is not None else pd.DataFrame(
+            columns=["model", "metric", "apparent", "optimism", "corrected", "n_boot", "n_failed"])
+
+    def validation(self) -> dict:
+        """How the training metrics were validated, for every page and the report to state."""
+        p = self.params
+        out = {"method": "bootstrap optimism (Harrell)" if self.bootstrap is not None else "none (apparent only)",
+               "mode": p.bootstrap_refit, "replicates": p.bootstrap, "cv_selection": p.cv_selection,
+               "radscore_coef": p.radscore_coef, "seed": p.seed}
+        if self.bootstrap is not None:
+            out.update(self.bootstrap.to_dict())
+        return out
+
     def to_dict(self) -> dict:
         """Keys: params, training, cohorts, clinical (univariate, multivariate,
         independent_predictors, ...), radiomics (counts, selected, radscore_formula, ...),
@@ -116,11 +93,12 @@ class AnalysisResult:
         comparisons.<centre>.<a>_vs_<b> (z, p, auc_a, auc_b, n), curves.<centre>,
         predictions.<centre>, fitted (ThreeModels.to_dict), nomogram, warnings, timings."""
         selector = self.models.selector_
-        sel = selector.to_dict()
+        sel = selector.to_dict() if selector is not None else {}
         models = {}
+        optimism = self.optimism
         for name, model in self.models.models_.items():
             rows = self.metrics[self.metrics["model"] == name]
-            opt = self.optimism[self.optimism["model"] == name] if len(self.optimism) else self.optimism
+            opt = optimism[optimism["model"] == name]
             models[name] = {
                 "predictors": model.predictors_,
                 "coefficients": model.summary,
@@ -147,52 +125,40 @@ class AnalysisResult:
                 "independent_predictors": self.independent_predictors,
             },
             "radiomics": {
-                "counts": sel["counts"],
-                "selected": sel["selected"],
-                "radscore_formula": sel["radscore_formula"],
-                "intercept": sel["intercept"],
-                "lambda": sel["lambda"], "lambda_min": sel["lambda_min"], "lambda_1se": sel["lambda_1se"],
+                "skipped": self.models.skipped_.get("radiomics"),
+                "counts": sel.get("counts", {}),
+                "selected": sel.get("selected", []),
+                "radscore_formula": sel.get("radscore_formula", ""),
+                "radscore_coef": self.params.radscore_coef,
+                "radscore_variants": sel.get("radscore_variants", {}),
+                "intercept": sel.get("intercept"),
+                "lambda": sel.get("lambda"), "lambda_min": sel.get("lambda_min"), "lambda_1se": sel.get("lambda_1se"),
                 "lambda_choice": self.params.lambda_choice,
-                "lasso_cv": sel["lasso_cv"],
-                "lasso_path": sel["lasso_path"],
-                "radscore_method": sel["radscore_method"],
-                "dropped_nan": sel["dropped_nan"], "dropped_constant": sel["dropped_constant"],
-                "warnings": sel["warnings"],
+                "cv_selection": self.params.cv_selection,
+                "lasso_cv": sel.get("lasso_cv", []),
+                "lasso_path": sel.get("lasso_path", []),
+                "radscore_method": sel.get("radscore_method"),
+                "dropped_nan": sel.get("dropped_nan", []), "dropped_constant": sel.get("dropped_constant", []),
+                "warnings": sel.get("warnings", []),
             },
+            "validation": self.validation(),
+            "shrinkage": self.shrinkage,
+            "skipped_models": self.models.skipped_,
             "models": models,
             "comparisons": comparisons,
             "curves": self.curves,
             "predictions": {c: p.reset_index() for c, p in self.predictions.items()},
             "fitted": self.models.to_dict(),
-            "nomogram": self.models.nomogram_.to_dict(),
+            "nomogram": self.models.nomogram_.to_dict() if self.models.nomogram_ is not None else None,
             "warnings": self.warnings,
             "timings": self.timings,
         })
 
 
-def _choose_clinical_predictors(clinical: pd.DataFrame, params: AnalysisParams, *, profile: bool = True):
-    """Univariate table, multivariate model on P < clinical_p, independent predictors."""
-    variables = list(params.clinical_variables) if params.clinical_variables else [
-        c for c in clinical.columns if c != params.outcome]
-    categorical = list(params.categorical) if params.categorical else None
-    univariate = univariate_table(clinical, params.outcome, variables, categorical=categorical)
-    if params.clinical_predictors:
-        return univariate, None, list(params.clinical_predictors)
-    candidates = univariate.significant(params.clinical_p)
-    if not candidates:
-        raise ValueError(f"clinical selection: no clinical variable has univariate P < {params.clinical_p}; "
-                         "the clinical model cannot be built (set clinical_predictors= to choose them)")
-    multivariate = multivariate_logistic(clinical, params.outcome, candidates, categorical=categorical,
-                                         alpha=params.multivariate_p, method=params.method,
-                                         level=params.level, profile=profile)
-    if not multivariate.independent_predictors:
-        raise ValueError(f"clinical selection: no variable keeps P < {params.multivariate_p} in the "
-                         f"multivariate model of {candidates} (set clinical_predictors= to choose them)")
-    return univariate, multivariate, multivariate.independent_predictors
-
-
-def _metrics(y: pd.Series, risk: pd.Series, cutoff: float, params: AnalysisParams) -> tuple[dict, list[str]]:
-    """Metrics of one model on one cohort (patients with a risk)."""
+def _metrics(y: pd.Series, risk: pd.Series, cutoff: float, params: AnalysisParams,
+             fitted_here: bool) -> tuple[dict, list[str]]:
+    """Metrics of one model on one cohort (patients with a risk); ``fitted_here``: the model was
+    fitted on this cohort (Hosmer-Lemeshow with g - 2 degrees of freedom, else g)."""
     scored = risk.notna() & y.notna()
     yy, rr = y[scored].to_numpy(dtype=int), risk[scored].to_numpy(dtype=float)
     out = {"n": int(scored.sum()), "n_events": int(yy.sum()), "n_excluded": int((~scored).sum())}
@@ -201,15 +167,17 @@ def _metrics(y: pd.Series, risk: pd.Series, cutoff: float, params: AnalysisParam
                      "discrimination and calibration not computed"]
     auc = auc_delong(yy, rr, level=params.level)
     cal = calibration_metrics(yy, rr, level=params.level)
-    hl = hosmer_lemeshow(yy, rr, params.hl_groups)
+    hl = hosmer_lemeshow(yy, rr, params.hl_groups, fitted_here=fitted_here)
     out.update({"auc": auc["auc"], "auc_var": auc["var"], "auc_ci_low": auc["ci_low"], "auc_ci_high": auc["ci_high"]})
     out.update(classification_metrics(yy, rr, cutoff))
-    out.update({"brier": cal["brier"], "calibration_intercept": cal["intercept"],
-                "calibration_intercept_ci_low": cal["intercept_ci_low"],
-                "calibration_intercept_ci_high": cal["intercept_ci_high"],
+    out.update({"brier": cal["brier"], "calibration_intercept": cal["citl"],
+                "calibration_intercept_ci_low": cal["citl_ci_low"], "calibration_intercept_ci_high": cal["citl_ci_high"],
+                "recalibration_intercept": cal["recalibration_intercept"],
+                "recalibration_intercept_ci_low": cal["recalibration_intercept_ci_low"],
+                "recalibration_intercept_ci_high": cal["recalibration_intercept_ci_high"],
                 "calibration_slope": cal["slope"], "calibration_slope_ci_low": cal["slope_ci_low"],
                 "calibration_slope_ci_high": cal["slope_ci_high"], "oe_ratio": cal["oe_ratio"],
-                "hl_chi2": hl["chi2"], "hl_df": hl["df"], "hl_p": hl["p"]})
+                "hl_chi2": hl["chi2"], "hl_df": hl["df"], "hl_p": hl["p"], "hl_df_rule": hl["df_rule"]})
     return out, []
 
 
@@ -217,9 +185,10 @@ def _curves(y: pd.Series, pred: pd.DataFrame, params: AnalysisParams) -> dict:
     """ROC and calibration per model on its scored patients; decision curves on the patients every
     model scored, so that the models and treat-all are compared on the same people."""
     roc, calibration, decision = {}, {}, None
-    common = pred[list(MODEL_NAMES)].notna().all(axis=1) & y.notna()
+    names = _scored_models(pred)
+    common = pred[names].notna().all(axis=1) & y.notna()
     y_common = y[common].to_numpy(dtype=int)
-    for name in MODEL_NAMES:
+    for name in names:
         ok = pred[name].notna() & y.notna()
         yy, rr = y[ok].to_numpy(dtype=int), pred.loc[ok, name].to_numpy(dtype=float)
         if len(yy) == 0 or yy.min() == yy.max():
@@ -245,9 +214,17 @@ def _curves(y: pd.Series, pred: pd.DataFrame, params: AnalysisParams) -> dict:
             "calibration": calibration}
 
 
+def _scored_models(pred: pd.DataFrame) -> list[str]:
+    """The models with a risk for at least one patient (a skipped model has none)."""
+    return [m for m in MODEL_NAMES if m in pred and pred[m].notna().any()]
+
+
 def _comparisons(y: pd.Series, pred: pd.DataFrame) -> dict:
     out = {}
+    names = _scored_models(pred)
     for a, b in COMPARISONS:
+        if a not in names or b not in names:
+            continue
         ok = pred[a].notna() & pred[b].notna() & y.notna()
         yy = y[ok].to_numpy(dtype=int)
         row = {"model_a": a, "model_b": b, "n": int(ok.sum())}
@@ -257,47 +234,23 @@ def _comparisons(y: pd.Series, pred: pd.DataFrame) -> dict:
     return out
 
 
-def evaluate_cohort(y: pd.Series, predictions: pd.DataFrame, cutoffs: dict, params: AnalysisParams) -> dict:
+def evaluate_cohort(y: pd.Series, predictions: pd.DataFrame, cutoffs: dict, params: AnalysisParams, *,
+                    fitted_here: bool = False) -> dict:
     """Evaluate the three models on one cohort.
 
     y: outcome by patient_id (NaN allowed); predictions: risks by patient_id with a column per
-    model (as ``ThreeModels.predict``); cutoffs: {model: cut-off on the risk scale}.
+    model (as ``ThreeModels.predict``); cutoffs: {model: cut-off on the risk scale} of the
+    models that were fitted (the others are left out); fitted_here: the models were fitted on
+    this cohort (its Hosmer-Lemeshow test then has g - 2 degrees of freedom, else g).
     Returns {"metrics": {model: {...}}, "comparisons": {"<a>_vs_<b>": DeLong on the patients
     scored by both}, "curves": {"roc", "decision", "calibration"}, "notes": [...]}.
     """
     metrics, notes = {}, []
-    for name in MODEL_NAMES:
-        metrics[name], issues = _metrics(y, predictions[name], cutoffs[name], params)
+    for name in (m for m in MODEL_NAMES if m in cutoffs):
+        metrics[name], issues = _metrics(y, predictions[name], cutoffs[name], params, fitted_here)
         notes += [f"{name} model: {i}" for i in issues]
     return {"metrics": metrics, "comparisons": _comparisons(y, predictions),
             "curves": _curves(y, predictions, params), "notes": notes}
-
-
-def _bootstrap(models: ThreeModels, clinical: pd.DataFrame, features: pd.DataFrame,
-               params: AnalysisParams) -> pd.DataFrame:
-    """Optimism of the three models on the training patients complete for all of them."""
-    pred = models.train_predictions_
-    ids = pred.index[pred[list(MODEL_NAMES)].notna().all(axis=1)]
-    clin, feats = clinical.loc[ids], features.loc[ids]
-    if params.bootstrap_refit == "final":           # only what the refits read
-        clin, feats = clin[[params.outcome, *models.predictors_]], feats[models.selector_.selected_]
-    y = clin[params.outcome].to_numpy(dtype=int)
-
-    def fit(positions: np.ndarray):
-        sample = pd.RangeIndex(len(positions))
-        clin_b = clin.iloc[positions].set_axis(sample)
-        feats_b = feats.iloc[positions].set_axis(sample)
-        if params.bootstrap_refit == "full":
-            predictors = _choose_clinical_predictors(clin_b, params, profile=False)[2]
-            selector = params.selector()
-        else:
-            predictors, selector = models.predictors_, params.selector(models.selector_.selected_)
-        refit = ThreeModels(selector=selector, method=params.method, categorical=models.categorical,
-                            profile=False).fit(clin_b, feats_b, predictors=predictors, outcome=params.outcome)
-        risks = refit.predict(clin, feats)
-        return lambda pos: {m: risks[m].to_numpy()[pos] for m in MODEL_NAMES}
-
-    return optimism_bootstrap(y, fit, n_boot=params.bootstrap, seed=params.seed)
 
 
 def _cohort_frames(name: str, cohort) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -310,12 +263,15 @@ def _cohort_frames(name: str, cohort) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, cohorts: dict | None = None, *,
                  train_name: str = "training", retest_features: pd.DataFrame | None = None,
-                 params: AnalysisParams | None = None, **overrides) -> AnalysisResult:
+                 params: AnalysisParams | None = None, progress: Callable[[int, int], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None, **overrides) -> AnalysisResult:
     """Run the paper's analysis; ``cohorts`` maps centre name -> (clinical, features).
 
     Parameters are an ``AnalysisParams`` and/or keyword overrides of its fields
     (e.g. ``top_k=10, spearman=0.8, lambda_choice="min", seed=1, bootstrap=200``).
     retest_features: a second feature extraction of (some) training patients for the ICC filter.
+    progress(done, total) reports bootstrap replicates; should_stop() true stops the run
+    (ValueError) between replicates.
     """
     params = replace(params or AnalysisParams(), **overrides)
     if params.bootstrap_refit not in BOOTSTRAP_MODES:
@@ -347,16 +303,25 @@ def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, coh
                      f"{int((has_outcome & ~has_features).sum())} without radiomics features excluded")
     clinical = train_clinical.loc[train_ids]
     features = train_features.loc[train_ids]
+    events = int(clinical[outcome].sum())
+    if min(events, len(clinical) - events) < 2:
+        raise ValueError(f"training cohort {train_name!r} has {events} event(s) ({outcome} = 1) and "
+                         f"{len(clinical) - events} non-event(s) with features: a model needs at least 2 of each "
+                         f"(and LASSO's {params.cv_folds}-fold cross-validation at least {params.cv_folds} of each)")
 
     timings, start = {}, time.perf_counter()
     clock = start
-    univariate, multivariate, predictors = _choose_clinical_predictors(clinical, params)
+    univariate, multivariate, predictors, clinical_notes = choose_clinical_predictors(clinical, params)
+    notes += clinical_notes
     timings["clinical_tables"] = time.perf_counter() - clock
     clock = time.perf_counter()
     models = ThreeModels(selector=params.selector(), method=params.method,
                          categorical=list(params.categorical) if params.categorical else None).fit(
         clinical, features, predictors=predictors, outcome=outcome, X_retest=retest_features)
-    selection = models.selector_.timings_
+    if not models.models_:
+        raise ValueError("neither a clinical nor a radiomics model could be fitted: "
+                         + "; ".join(sorted(set(models.skipped_.values()))))
+    selection = models.selector_.timings_ if models.selector_ is not None else {}
     timings.update({f"radiomics_{k}": v for k, v in selection.items()})
     timings["three_models"] = time.perf_counter() - clock - sum(selection.values())
     notes += models.warnings_
@@ -371,7 +336,7 @@ def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, coh
         cohort_info[centre] = {"n_patients": len(clin), "n_with_outcome": int(y.notna().sum()),
                                "n_events": int((y == 1).sum()),
                                "n_with_features": int(clin.index.isin(feats.index).sum())}
-        evaluation = evaluate_cohort(y, pred, models.cutoffs_, params)
+        evaluation = evaluate_cohort(y, pred, models.cutoffs_, params, fitted_here=centre == train_name)
         metric_rows += [{"centre": centre, "model": m, **v} for m, v in evaluation["metrics"].items()]
         comparison_rows += [{"centre": centre, "comparison": c, **v} for c, v in evaluation["comparisons"].items()]
         curves[centre] = evaluation["curves"]
@@ -379,21 +344,73 @@ def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, coh
     metrics = pd.DataFrame(metric_rows)
     timings["evaluation"] = time.perf_counter() - clock
 
-    optimism = pd.DataFrame()
+    shrinkage = _shrinkage(models, every, outcome)
+
+    bootstrap = None
     if params.bootstrap:
         clock = time.perf_counter()
-        optimism = _bootstrap(models, clinical, features, params)
+        bootstrap = bootstrap_validation(models, clinical, features, params, progress=progress,
+                                         should_stop=should_stop)
         timings["bootstrap"] = time.perf_counter() - clock
-        for _, r in optimism.iterrows():
+        for _, r in bootstrap.optimism.iterrows():
             at = (metrics["centre"] == train_name) & (metrics["model"] == r["model"])
             metrics.loc[at, f"{r['metric']}_corrected"] = r["corrected"]
-        failed = int(optimism["n_failed"].max())
-        if failed:
-            notes.append(f"bootstrap: {failed} of {params.bootstrap} replicates failed and were skipped")
+        if bootstrap.n_failed:
+            notes.append(f"bootstrap: {bootstrap.n_failed} of {params.bootstrap} replicates failed (one outcome "
+                         "class drawn, or a fit broke down) and were skipped")
+        for model, count in bootstrap.fallbacks.items():
+            notes.append(f"bootstrap: in {count} of {bootstrap.n_boot} replicates the procedure built no {model} "
+                         "model (nothing passed its selection); the replicate's fallback was scored")
+        unstable = bootstrap.stability[bootstrap.stability["in_radscore"] & (bootstrap.stability["frequency"] < 0.5)]
+        if len(unstable):
+            notes.append(f"selection stability: {len(unstable)} of the Radscore's {len(models.selector_.selected_)} "
+                         "features were selected in fewer than half of the bootstrap replicates")
 
     return AnalysisResult(
         params=params, train_name=train_name, univariate=univariate, multivariate=multivariate,
         independent_predictors=list(predictors), models=models, metrics=metrics,
         comparisons=pd.DataFrame(comparison_rows), predictions=predictions, curves=curves,
-        optimism=optimism, cohorts=cohort_info, warnings=notes,
+        bootstrap=bootstrap, shrinkage=shrinkage, cohorts=cohort_info, warnings=notes,
         timings={**timings, "total": time.perf_counter() - start})
+
+
+def _shrinkage(models: ThreeModels, cohorts: dict, outcome: str) -> pd.DataFrame:
+    """Each Radscore variant used directly as a risk, expit(Radscore), on every cohort: n, AUC,
+    calibration-in-the-large and slope (what the unpenalised refit costs, beside the LASSO's
+    shrunken coefficients)."""
+    columns = ["centre", "variant", "n", "auc", "calibration_intercept", "calibration_slope", "brier"]
+    if models.selector_ is None:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for centre, (clin, feats) in cohorts.items():
+        y = clin[outcome]
+        scores = models.selector_.radscores(feats.reindex(clin.index), missing="nan")
+        for variant, score in scores.items():
+            ok = score.notna() & y.notna()
+            yy = y[ok].to_numpy(dtype=int)
+            if len(yy) == 0 or yy.min() == yy.max():
+                continue
+            perf = quick_performance(yy, expit(score[ok].to_numpy(dtype=float)))
+            rows.append({"centre": centre, "variant": variant, "n": int(ok.sum()), **perf})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def preview_selection(train_clinical: pd.DataFrame, train_features: pd.DataFrame,
+                      params: AnalysisParams | None = None, **overrides) -> dict:
+    """The radiomics selection alone, for exploring thresholds: fast, nothing stored.
+
+    Returns the selector's ``to_dict()`` (counts, selected, LASSO path and CV, Radscore),
+    plus ``apparent_auc`` (with DeLong CI) of the Radscore on the training patients, ``n``
+    and ``n_events``; or {"error": message} when no feature survives.
+    """
+    params = replace(params or AnalysisParams(), **overrides)
+    y = train_clinical[params.outcome]
+    ids = y.index[y.notna()].intersection(train_features.index, sort=False)
+    y = y.loc[ids].astype(int)
+    try:
+        selector = params.selector().fit(train_features.loc[ids], y)
+    except ValueError as exc:
+        return {"error": str(exc), "n": len(ids), "n_events": int(y.sum())}
+    auc = auc_delong(y.to_numpy(), selector.radscore(train_features.loc[ids]).to_numpy(), level=params.level)
+    return {**selector.to_dict(), "timings": dict(selector.timings_), "n": len(ids), "n_events": int(y.sum()),
+            "apparent_auc": auc["auc"], "apparent_auc_ci": [auc["ci_low"], auc["ci_high"]]}

@@ -223,6 +223,23 @@ def weights(df: pd.DataFrame, feature: str = "feature", coef: str = "coef", regi
                    margin=dict(l=60, r=20, t=80 if title else 40, b=50))
 
 
+def stability(df: pd.DataFrame, feature: str = "feature", frequency: str = "frequency",
+              order: Sequence[str] | None = None, title: str | None = None) -> go.Figure:
+    """How often each feature was selected across bootstrap replicates (0-1), as horizontal bars
+    in ``order`` (e.g. the weights chart's); under one half in red, with a line at 0.5."""
+    if order is not None:
+        df = df.set_index(feature).reindex(list(order)).reset_index()
+    share = df[frequency].fillna(0.0)
+    fig = go.Figure(go.Bar(x=share, y=df[feature].astype(str), orientation="h",
+                           marker_color=np.where(share < 0.5, "#d62728", "#2ca02c"),
+                           hovertemplate="%{y}: selected in %{x:.0%} of replicates<extra></extra>"))
+    fig.add_vline(x=0.5, line=dict(color="#444", width=1, dash="dash"))
+    fig.update_xaxes(title="Share of bootstrap replicates selecting it", range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(categoryorder="array", categoryarray=list(df[feature].astype(str)), automargin=True)
+    return _layout(fig, title, height=max(280, 110 + 32 * len(df)), showlegend=False,
+                   margin=dict(l=60, r=20, t=80 if title else 40, b=50))
+
+
 # ---------------------------------------------------------------------------- evaluation
 def roc(curves: Mapping[str, pd.DataFrame], legend: Mapping[str, str] | None = None,
         title: str | None = None) -> go.Figure:
@@ -244,16 +261,21 @@ def decision_curves(curves: Mapping[str, pd.DataFrame], title: str | None = None
                     max_threshold: float | None = None) -> go.Figure:
     """Net benefit of each model against threshold probability, with treat-all and treat-none.
 
-    Each frame has columns threshold, net_benefit and (any one of them) treat_all, treat_none.
+    Each frame has columns threshold, net_benefit and (any one of them) treat_all, treat_none;
+    with net_benefit_low and net_benefit_high (bootstrap percentile limits) the band is drawn.
     """
     fig = go.Figure()
     first = next(iter(curves.values()), None)
-    lows = []
     for i, (name, curve) in enumerate(curves.items()):
+        col = colour(name, i)
+        if {"net_benefit_low", "net_benefit_high"} <= set(curve.columns):
+            fig.add_trace(go.Scatter(x=np.r_[curve["threshold"], curve["threshold"][::-1]],
+                                     y=np.r_[curve["net_benefit_high"], curve["net_benefit_low"][::-1]],
+                                     fill="toself", fillcolor=col, opacity=0.15, line=dict(width=0),
+                                     legendgroup=name, showlegend=False, hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=curve["threshold"], y=curve["net_benefit"], mode="lines", name=name,
-                                 line=dict(color=colour(name, i), width=2),
+                                 line=dict(color=col, width=2), legendgroup=name,
                                  hovertemplate="threshold %{x:.2f}: %{y:.3f}<extra></extra>"))
-        lows.append(curve["net_benefit"].min())
     if first is not None:
         if "treat_all" in first:
             fig.add_trace(go.Scatter(x=first["threshold"], y=first["treat_all"], mode="lines", name="Treat all",

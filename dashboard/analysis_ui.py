@@ -20,6 +20,9 @@ from dashboard import background, session
 BACKGROUND = "analysis"
 MODEL_NAMES = ("clinical", "radiomics", "combined")
 MODEL_LABELS = {"clinical": "Clinical", "radiomics": "Radiomics", "combined": "Combined"}
+CV_SELECTION = {"inside": "refitted in each fold (honest)", "outside": "once, before the CV (as the paper)"}
+RADSCORE_COEF = {"refit": "unpenalised refit (paper)", "lasso_min": "LASSO at \u03bb.min", "lasso_1se": "LASSO at \u03bb.1se"}
+BOOTSTRAP_REFIT = {"full": "every fitted step (honest)", "final": "final models only (optimistic)"}
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -90,7 +93,7 @@ def _defaults() -> dict:
     return dataclasses.asdict(AnalysisParams())
 
 
-def _seed_from(result: dict | None) -> None:
+def seed_settings(result: dict | None) -> None:
     """Start the settings from the shown analysis (once per session and analysis)."""
     marker = result["training"]["name"] + str(result.get("params")) if result else "defaults"
     if st.session_state.get("an_seeded") == marker:
@@ -128,7 +131,7 @@ def _widget_defaults(keys: list[str]) -> None:
 def settings_panel(result: dict | None, sections=("data", "clinical", "selection", "models"),
                    expanded: bool = False, key: str = "settings") -> None:
     """The analysis settings (seeded from the shown analysis) and the Fit button, in an expander."""
-    _seed_from(result)
+    seed_settings(result)
     titles = {"data": "Data", "clinical": "Clinical predictors", "selection": "Radiomics selection",
               "models": "Models and evaluation"}
     with st.expander("Settings for a new fit", expanded=expanded, icon=":material/tune:"):
@@ -197,7 +200,7 @@ def _in(where, label: str, key: str, lo, hi, step, fmt=None, help=None, cast=flo
 
 def selection_settings() -> None:
     """Every threshold of the radiomics selection."""
-    _widget_defaults(["lambda_choice"])
+    _widget_defaults(["lambda_choice", "cv_selection", "radscore_coef"])
     c = st.columns(6)
     _in(c[0], "Spearman |\u03c1| cut-off", "spearman", 0.1, 1.0, 0.05, "%.2f",
         help="Of every pair of features correlated above this, the one with the higher univariate P goes.")
@@ -208,19 +211,37 @@ def selection_settings() -> None:
                  args=("lambda_choice",), format_func={"1se": "\u03bb.1se", "min": "\u03bb.min"}.get)
     _in(c[4], "Top k features", "top_k", 1, 100, 1, cast=int, help="The largest |LASSO coefficients| kept.")
     _in(c[5], "Seed", "seed", 0, 2**31 - 1, 1, cast=int, help="CV folds and bootstrap.")
+    c = st.columns(2)
+    with c[0]:
+        st.radio("Filters and LASSO's cross-validation", ("inside", "outside"), key="w_cv_selection",
+                 horizontal=True, on_change=_copy, args=("cv_selection",), format_func=CV_SELECTION.get,
+                 help="Inside (default): the Spearman and univariate filters are refitted on each fold's training "
+                      "patients, so the held-out patients never chose their own features and the CV deviance is "
+                      "honest. Outside: filtered once on everyone before the CV, as the paper did (optimistic).")
+    with c[1]:
+        st.radio("Radscore coefficients", ("refit", "lasso_min", "lasso_1se"), key="w_radscore_coef",
+                 horizontal=True, on_change=_copy, args=("radscore_coef",), format_func=RADSCORE_COEF.get,
+                 help="The paper refits an unpenalised logistic model on the top-k features (default, as published); "
+                      "the LASSO's own shrunken coefficients are usually better calibrated in new patients.")
 
 
 def model_settings() -> None:
-    _widget_defaults(["method"])
-    c = st.columns(5)
+    _widget_defaults(["method", "bootstrap_refit"])
+    c = st.columns(6)
     with c[0]:
         st.selectbox("Logistic fit", ("auto", "ml", "firth"), key="w_method", on_change=_copy, args=("method",),
                      help="auto: maximum likelihood, Firth's penalised likelihood under separation.")
     _in(c[1], "Bootstrap replicates", "bootstrap", 0, 2000, 50, cast=int,
         help="Optimism-corrected training metrics (Harrell); 0 for none.")
-    _in(c[2], "Calibration groups", "calibration_bins", 3, 20, 1, cast=int)
-    _in(c[3], "Hosmer-Lemeshow groups", "hl_groups", 3, 20, 1, cast=int)
-    _in(c[4], "DCA bootstrap bands", "dca_bootstrap", 0, 2000, 50, cast=int, help="0 for none.")
+    with c[2]:
+        st.selectbox("Bootstrap repeats", ("full", "final"), key="w_bootstrap_refit", on_change=_copy,
+                     args=("bootstrap_refit",), format_func=BOOTSTRAP_REFIT.get,
+                     help="Full (default): every fitted step, the selection included, is repeated in each replicate, "
+                          "as rms::validate does. Final: only the final models are refitted with the selected "
+                          "features held fixed, which ignores the selection's own variance and flatters the model.")
+    _in(c[3], "Calibration groups", "calibration_bins", 3, 20, 1, cast=int)
+    _in(c[4], "Hosmer-Lemeshow groups", "hl_groups", 3, 20, 1, cast=int)
+    _in(c[5], "DCA bootstrap bands", "dca_bootstrap", 0, 2000, 50, cast=int, help="0 for none.")
 
 
 def current_settings() -> dict:
@@ -252,11 +273,11 @@ def lasso_path(rows: Any) -> pd.DataFrame:
     return wide.melt(id_vars="log_lambda", var_name="feature", value_name="coef")
 
 
-def fit_controls(key: str) -> None:
+def fit_controls(key: str, label: str = "Fit the models") -> None:
     """The Fit button (runs every current setting) and the running analysis' progress."""
     running = background.background_running(BACKGROUND)
     settings = current_settings()
-    if st.button("Fit the models", icon=":material/play_arrow:", type="primary", key=f"{key}-fit",
+    if st.button(label, icon=":material/play_arrow:", type="primary", key=f"{key}-fit",
                  disabled=running or not settings["train"],
                  help="Runs the whole analysis with these settings on the training centre and scores the others."):
         study = session.current_study()
@@ -275,3 +296,56 @@ def fit_controls(key: str) -> None:
             else:
                 st.rerun()
         _wait()
+
+
+# ------------------------------------------------------------------------------ validation
+def validation_sentence(result: dict) -> str:
+    """How a stored analysis' training numbers were validated, in one sentence for every page."""
+    params = result.get("params") or {}
+    v = result.get("validation") or {}
+    mode = v.get("mode", params.get("bootstrap_refit", "final"))
+    replicates = int(v.get("replicates", params.get("bootstrap", 0)) or 0)
+    if not replicates:
+        text = "Training metrics are apparent only (no bootstrap): they flatter the models."
+    else:
+        done = v.get("n_boot")
+        text = (f"Internal validation: bootstrap optimism correction (Harrell), {replicates} replicates"
+                + (f" ({done} usable)" if done is not None and done != replicates else "")
+                + (", every fitted step (clinical and radiomics selection included) repeated in each."
+                   if mode == "full" else
+                   ", final models only with the selected features held fixed: optimistic, since the "
+                   "selection's own variance is not seen."))
+    cv = params.get("cv_selection", "outside")
+    text += (" Feature filters refitted inside each LASSO CV fold." if cv == "inside"
+             else " Feature filters applied once before LASSO's CV (as the paper; the CV deviance is optimistic).")
+    text += f" Radscore: {RADSCORE_COEF.get(params.get('radscore_coef', 'refit'), 'unpenalised refit (paper)')}."
+    return text
+
+
+def preview_data(train: str, mask_source: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(clinical, features, settings_hash) of the training centre, cached until that centre changes."""
+    from core.analysis_cli import feature_set, study_cohort
+
+    def load(study, center, source):
+        source, settings_hash = feature_set(study, [center], source)
+        return (*study_cohort(study, center, source, settings_hash), settings_hash)
+
+    return session.cached_call(load, train, mask_source, key=("preview-data", *session.center_key(train), mask_source))
+
+
+def preview(train: str, mask_source: str, params: dict) -> dict:
+    """The radiomics selection with these settings on the training centre (nothing stored), cached
+    per settings: what the Feature selection page redraws when a threshold moves."""
+    from core.analysis import preview_selection
+
+    clinical, features, settings_hash = preview_data(train, mask_source)
+    keys = ("spearman", "univariate_p", "lambda_choice", "top_k", "cv_folds", "cv_selection", "radscore_coef",
+            "seed", "n_lambda", "lambda_min_ratio", "method", "outcome")
+    chosen = {k: params[k] for k in keys if k in params}
+
+    def run(study, center, source, digest):
+        return preview_selection(clinical, features, **chosen)
+
+    return session.cached_call(run, train, mask_source, tuple(sorted(chosen.items())),
+                               key=("preview", *session.center_key(train), mask_source, settings_hash,
+                                    tuple(sorted(chosen.items()))))

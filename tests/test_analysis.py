@@ -121,10 +121,27 @@ def test_parameters_and_overrides(result):
     assert AnalysisParams().lambda_choice == "min" and AnalysisParams().spearman == 0.8
 
 
+def test_thin_signals_fit_what_can_be_fitted(study):
+    (clin, feat), validation = study
+    no_clinical = run_analysis(clin, feat, {"CentreB": validation}, clinical_p=1e-300, **FAST)
+    assert set(no_clinical.models.models_) == {"radiomics"}
+    assert set(no_clinical.models.skipped_) == {"clinical", "combined"}
+    assert any("no clinical variable has univariate P < 1e-300" in w for w in no_clinical.warnings)
+    assert set(no_clinical.metrics["model"]) == {"radiomics"}
+    d = json.loads(json.dumps(no_clinical.to_dict(), allow_nan=False))
+    assert set(d["models"]) == {"radiomics"} and d["nomogram"] is None
+    no_features = run_analysis(clin, feat, {"CentreB": validation}, univariate_p=1e-300, **FAST)
+    assert set(no_features.models.models_) == {"clinical"}
+    assert "no feature left after step 'univariate'" in no_features.models.skipped_["radiomics"]
+    assert np.isfinite(no_features.optimism.set_index(["model", "metric"]).loc[("clinical", "auc"), "corrected"])
+
+
 def test_clear_errors(study):
     (clin, feat), validation = study
-    with pytest.raises(ValueError, match="clinical selection"):
-        run_analysis(clin, feat, clinical_p=1e-300, **FAST)
+    one_event = clin.assign(ptlf=0)
+    one_event.loc[one_event.index[0], "ptlf"] = 1
+    with pytest.raises(ValueError, match="has 1 event"):
+        run_analysis(one_event, feat, **FAST)
     with pytest.raises(ValueError, match="training cohort's name"):
         run_analysis(clin, feat, {"training": validation}, **FAST)
     with pytest.raises(ValueError, match="bootstrap_refit"):

@@ -1,16 +1,23 @@
-"""Calibration of predicted risks: intercept, slope, Brier, Hosmer-Lemeshow, calibration curves.
+"""Calibration of predicted risks: intercepts, slope, Brier, Hosmer-Lemeshow, calibration
+curves, and rms::val.prob's statistics.
 
 All functions take ``y`` (0/1, 1 = event) and ``risk`` (predicted probability of the event).
+Two intercepts are in use and are named apart:
+- calibration-in-the-large (``citl``; "calibration intercept" in Van Calster et al. 2019):
+  logistic ``y ~ 1 + offset(logit(risk))``, ideal 0, the mean over- or under-estimation;
+- recalibration intercept: the intercept of ``y ~ a + b * logit(risk)``, whose b is the
+  calibration slope (ideal 1); rms::val.prob's and rms::validate's "Intercept".
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.special import expit, logit
+from scipy.special import logit
 from statsmodels.nonparametric.smoothers_lowess import lowess
 
 from core.stats._checks import binary_outcome, probabilities
+from core.stats.logistic import logistic_newton
 
 # risks are clipped to [EPS, 1 - EPS] before taking logits, so that 0 and 1 stay usable
 EPS = 1e-10
@@ -18,26 +25,6 @@ EPS = 1e-10
 
 def _clipped_logit(risk: np.ndarray) -> np.ndarray:
     return logit(np.clip(risk, EPS, 1 - EPS))
-
-
-def logistic_newton(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None = None,
-                    max_iter: int = 50, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
-    """ML logistic fit of y on X (n, k; include the intercept column) with an offset, by
-    Newton-Raphson. Returns (coef (k,), cov (k, k)); NaN when the fit diverges (separation)."""
-    offset = np.zeros(len(y)) if offset is None else offset
-    beta = np.zeros(X.shape[1])
-    for _ in range(max_iter):
-        p = expit(offset + X @ beta)
-        info = X.T @ (X * (p * (1 - p))[:, None])
-        try:
-            step = np.linalg.solve(info, X.T @ (y - p))
-        except np.linalg.LinAlgError:
-            break
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            return beta, np.linalg.inv(info)
-    nan = np.full(X.shape[1], np.nan)
-    return nan, np.full((X.shape[1],) * 2, np.nan)
 
 
 def _intercept_slope(y: np.ndarray, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -48,47 +35,108 @@ def _intercept_slope(y: np.ndarray, lp: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def calibration_metrics(y, risk, *, level: float = 0.95) -> dict:
-    """Calibration intercept, slope and Brier score of predicted risks.
+    """Calibration-in-the-large, recalibration intercept, slope and Brier score of risks.
 
-    intercept: calibration-in-the-large, logistic ``y ~ 1 + offset(logit(risk))`` (ideal 0);
-    slope: logistic ``y ~ 1 + logit(risk)``, coefficient of logit(risk) (ideal 1);
-    recalibration_intercept: the intercept of that second fit; brier: mean((risk - y)^2);
-    oe_ratio: observed / expected events. Wald CIs at ``level``. n, n_events included.
-    Intercept and slope are NaN when the risks separate the outcomes perfectly.
+    citl (also under its older key ``intercept``): logistic ``y ~ 1 + offset(logit(risk))``
+    (ideal 0); slope: logistic ``y ~ 1 + logit(risk)``, coefficient of logit(risk) (ideal
+    1); recalibration_intercept: the intercept of that second fit (rms's "Intercept");
+    brier: mean((risk - y)^2); oe_ratio: observed / expected events. Wald CIs at ``level``
+    as ``<key>_ci_low`` / ``<key>_ci_high``. n, n_events included. The intercepts and slope
+    are NaN when the risks separate the outcomes perfectly.
     """
     y = binary_outcome(y)
     p = probabilities(risk, y.shape[0])
     a_fit, a_cov, b_fit, b_cov = _intercept_slope(y.astype(float), _clipped_logit(p))
     z = float(stats.norm.ppf(0.5 + level / 2))
-    a, a_se = float(a_fit[0]), float(np.sqrt(a_cov[0, 0]))
-    b, b_se = float(b_fit[1]), float(np.sqrt(b_cov[1, 1]))
-    return {
-        "intercept": a,
-        "intercept_ci_low": a - z * a_se,
-        "intercept_ci_high": a + z * a_se,
-        "slope": b,
-        "slope_ci_low": b - z * b_se,
-        "slope_ci_high": b + z * b_se,
-        "recalibration_intercept": float(b_fit[0]),
-        "brier": float(np.mean((p - y) ** 2)),
-        "oe_ratio": float(y.sum() / p.sum()) if p.sum() > 0 else float("nan"),
-        "n": int(y.shape[0]),
-        "n_events": int(y.sum()),
-    }
+    out = {}
+    for key, value, var in (("citl", a_fit[0], a_cov[0, 0]), ("slope", b_fit[1], b_cov[1, 1]),
+                            ("recalibration_intercept", b_fit[0], b_cov[0, 0])):
+        half = z * float(np.sqrt(var))
+        out.update({key: float(value), f"{key}_ci_low": float(value) - half, f"{key}_ci_high": float(value) + half})
+    out.update({"intercept": out["citl"], "intercept_ci_low": out["citl_ci_low"],
+                "intercept_ci_high": out["citl_ci_high"],
+                "brier": float(np.mean((p - y) ** 2)),
+                "oe_ratio": float(y.sum() / p.sum()) if p.sum() > 0 else float("nan"),
+                "n": int(y.shape[0]), "n_events": int(y.sum())})
+    return out
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Mann-Whitney AUC of score for 0/1 y, ties counted one half."""
+    pos = y == 1
+    m, n = pos.sum(), (~pos).sum()
+    return float((stats.rankdata(score)[pos].sum() - m * (m + 1) / 2) / (m * n))
 
 
 def quick_performance(y: np.ndarray, risk: np.ndarray) -> dict:
-    """AUC, calibration intercept and slope, Brier of risks for 0/1 y, unchecked (for
-    resampling loops; y must hold both classes)."""
-    pos = y == 1
-    ranks = stats.rankdata(risk)
-    m, n = pos.sum(), (~pos).sum()
+    """Performance of risks for 0/1 y, unchecked (for resampling loops; y must hold both
+    classes): auc; dxy = 2 * auc - 1 (Somers' Dxy, rms::validate's "Dxy");
+    calibration_intercept (calibration-in-the-large); recalibration_intercept and
+    calibration_slope (``y ~ a + b * logit(risk)``, rms::validate's "Intercept" and
+    "Slope"); brier (rms::validate's "B")."""
+    auc = _auc(y, risk)
     a, _, b, _ = _intercept_slope(y.astype(float), _clipped_logit(risk))
     return {
-        "auc": float((ranks[pos].sum() - m * (m + 1) / 2) / (m * n)),
+        "auc": auc,
+        "dxy": 2 * auc - 1,
         "calibration_intercept": float(a[0]),
+        "recalibration_intercept": float(b[0]),
         "calibration_slope": float(b[1]),
         "brier": float(np.mean((risk - y) ** 2)),
+    }
+
+
+VAL_PROB_NAMES = {
+    "dxy": "Dxy", "c_roc": "C (ROC)", "r2": "R2", "d": "D", "d_chisq": "D:Chi-sq", "u": "U",
+    "u_chisq": "U:Chi-sq", "u_p": "U:p", "q": "Q", "brier": "Brier", "intercept": "Intercept",
+    "slope": "Slope", "emax": "Emax", "e90": "E90", "eavg": "Eavg", "s_z": "S:z", "s_p": "S:p",
+}
+"""Keys of ``val_prob`` and rms::val.prob's names for them."""
+
+
+def val_prob(y, risk) -> dict:
+    """rms::val.prob(risk, y)'s statistics of risks from a fixed model (keys: VAL_PROB_NAMES).
+
+    With L0, L01 and Lcal the -2 log-likelihoods of the intercept-only model, of the risks
+    as given (y ~ offset(logit(risk))) and of their logistic recalibration
+    y ~ a + b * logit(risk), n the number of patients:
+    d_chisq = L0 - L01; d = (d_chisq - 1) / n; r2 = Nagelkerke's, (1 - exp(-d_chisq / n)) /
+    (1 - exp(-L0 / n)); u_chisq = L01 - Lcal, u = (u_chisq - 2) / n, u_p its P on 2 df;
+    q = d - u; intercept, slope = a, b; brier = mean((risk - y)^2); emax, e90, eavg: maximum,
+    90th centile and mean of |risk - lowess(risk, y, iter=0)| at each patient; s_z, s_p:
+    Spiegelhalter's z test. c_roc and dxy are as lrm.fit (rms 6.5) computes them: the
+    concordance of the risks binned into 1/5000 intervals (floor(5000 * risk)), ties one
+    half, so they can differ from the exact AUC (``roc.auc_delong``) by ~1e-4;
+    dxy = 2 * c_roc - 1.
+    Risks of exactly 0 or 1 are rejected (val.prob drops them from its logistic fits).
+    """
+    y = binary_outcome(y)
+    p = probabilities(risk, y.shape[0])
+    if ((p == 0) | (p == 1)).any():
+        raise ValueError(f"risk has {int(((p == 0) | (p == 1)).sum())} value(s) of exactly 0 or 1; "
+                         "val.prob's logistic calibration needs risks strictly between 0 and 1")
+    yf, lp, n = y.astype(float), logit(p), len(y)
+    ybar = yf.mean()
+    l0 = -2 * n * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar))
+    l01 = -2 * float(np.sum(yf * lp - np.logaddexp(0.0, lp)))
+    recal, _ = logistic_newton(np.column_stack([np.ones(n), lp]), yf)
+    eta = recal[0] + recal[1] * lp
+    lcal = -2 * float(np.sum(yf * eta - np.logaddexp(0.0, eta)))
+    d_chisq, u_chisq = l0 - l01, l01 - lcal
+    c_roc = _auc(y, np.floor(5000 * p))
+    d, u = (d_chisq - 1) / n, (u_chisq - 2) / n
+    smooth = lowess(yf, p, frac=2 / 3, it=0, delta=0.01 * (p.max() - p.min()), return_sorted=False)
+    error = np.abs(p - smooth)
+    s_z = float(np.sum((yf - p) * (1 - 2 * p)) / np.sqrt(np.sum((1 - 2 * p) ** 2 * p * (1 - p))))
+    return {
+        "dxy": 2 * c_roc - 1, "c_roc": c_roc,
+        "r2": float((1 - np.exp(-d_chisq / n)) / (1 - np.exp(-l0 / n))),
+        "d": float(d), "d_chisq": float(d_chisq),
+        "u": float(u), "u_chisq": float(u_chisq), "u_p": float(stats.chi2.sf(u_chisq, 2)),
+        "q": float(d - u), "brier": float(np.mean((p - yf) ** 2)),
+        "intercept": float(recal[0]), "slope": float(recal[1]),
+        "emax": float(error.max()), "e90": float(np.quantile(error, 0.9)), "eavg": float(error.mean()),
+        "s_z": s_z, "s_p": float(2 * stats.norm.sf(abs(s_z))),
     }
 
 
@@ -99,13 +147,21 @@ def _quantile_groups(p: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray
     return np.searchsorted(breaks[1:-1], p, side="left"), breaks
 
 
-def hosmer_lemeshow(y, risk, groups: int = 10) -> dict:
+HL_DF_RULES = {True: "g - 2 (model fitted on this cohort)",
+               False: "g (model not fitted on this cohort: external validation, Hosmer & Lemeshow)"}
+"""How ``hosmer_lemeshow`` chose its degrees of freedom, by ``fitted_here``."""
+
+
+def hosmer_lemeshow(y, risk, groups: int = 10, *, fitted_here: bool = True) -> dict:
     """Hosmer-Lemeshow goodness-of-fit test over quantile groups of risk.
 
-    As ResourceSelection::hoslem.test: chi2 = sum over groups and both outcomes of
-    (observed - expected)^2 / expected, df = groups - 2. When tied risks merge quantile
-    breaks, fewer groups are used and df shrinks accordingly (``groups`` in the result).
-    Returns dict with chi2, df, p, groups and table (DataFrame per group).
+    As ResourceSelection::hoslem.test: chi2 = sum over the g groups and both outcomes of
+    (observed - expected)^2 / expected. df = g - 2 on the cohort the model was fitted on
+    (``fitted_here``), g on a cohort it was not fitted on (Hosmer & Lemeshow, Applied
+    Logistic Regression, 3rd ed., 5.2.2: nothing was estimated from that cohort). When tied
+    risks merge quantile breaks, fewer groups are used and df shrinks accordingly (g is
+    ``groups`` in the result). Returns dict with chi2, df, df_rule (HL_DF_RULES), p, groups,
+    fitted_here and table (DataFrame per group).
     """
     y = binary_outcome(y)
     p = probabilities(risk, y.shape[0])
@@ -120,12 +176,14 @@ def hosmer_lemeshow(y, risk, groups: int = 10) -> dict:
     obs0, exp0 = table["n"] - obs1, table["n"] - exp1
     with np.errstate(divide="ignore", invalid="ignore"):
         chi2 = float(np.sum((obs1 - exp1) ** 2 / exp1) + np.sum((obs0 - exp0) ** 2 / exp0))
-    df = g - 2
+    df = g - 2 if fitted_here else g
     return {
         "chi2": chi2,
         "df": df,
+        "df_rule": HL_DF_RULES[bool(fitted_here)],
         "p": float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan"),
         "groups": g,
+        "fitted_here": bool(fitted_here),
         "table": table.reset_index(drop=True),
     }
 

@@ -243,8 +243,9 @@ def multivariate_logistic(df: pd.DataFrame, outcome: str, variables: list[str], 
 
     Categorical variables are dummy-coded (``core.stats.design``). Problems (separation,
     collinearity, < 10 events per variable) are listed in ``warnings``; separation switches
-    to Firth's penalised likelihood (see ``fit_logistic``; ``profile`` picks its profile
-    likelihood or Wald inference).
+    to Firth's penalised likelihood (see ``fit_logistic``). profile: odds-ratio CIs by profile
+    likelihood (default; ML fits as R's confint(glm(...)), Firth fits as logistf), else Wald
+    (R's confint.default); ``fit.ci_method`` and ``to_dict()["ci_method"]`` say which.
     """
     if not variables:
         raise ValueError("multivariate model needs at least one variable")

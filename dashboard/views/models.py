@@ -20,24 +20,39 @@ if result is None:
 names = an.centres(result)
 train = result["training"]["name"]
 models = result["models"]
+fitted = [n for n in an.MODEL_NAMES if n in models]
 labels = an.MODEL_LABELS
+st.info(an.validation_sentence(result), icon=":material/verified:")
+for name, why in (result.get("skipped_models") or {}).items():
+    st.warning(f"{labels[name]} model not fitted: {why}", icon=":material/block:")
 
 
-# Overview: AUC of every model on every centre.
-overview = pd.DataFrame([{"Centre": c + (" (training)" if c == train else ""),
-                          **{labels[n]: tables.fmt_ci(models[n]["metrics"].get(c, {}).get("auc"),
-                                                      models[n]["metrics"].get(c, {}).get("auc_ci_low"),
-                                                      models[n]["metrics"].get(c, {}).get("auc_ci_high"))
-                             for n in an.MODEL_NAMES}} for c in names])
+# Overview: AUC of every model on every centre, the training one optimism-corrected beside it.
+def _auc(n: str, c: str) -> str:
+    m = models[n]["metrics"].get(c, {})
+    text = tables.fmt_ci(m.get("auc"), m.get("auc_ci_low"), m.get("auc_ci_high"))
+    return text + (f"; corrected {tables.fmt_num(m['auc_corrected'])}" if m.get("auc_corrected") is not None else "")
+
+
+overview = pd.DataFrame([{"Centre": c + (" (training)" if c == train else ""), **{labels[n]: _auc(n, c) for n in fitted}}
+                         for c in names])
 st.markdown("**AUC (95% DeLong CI)**")
 tables.table(overview, f"{analysis_id}_auc_overview", key="overview")
+slopes = [(n, c, models[n]["metrics"][c].get("calibration_slope")) for n in fitted for c in names if c != train
+          and models[n]["metrics"].get(c, {}).get("calibration_slope") is not None]
+steep = [f"{labels[n]} on {c}: {s:.2f}" for n, c, s in slopes if s < 0.8]
+if steep:
+    st.warning("Calibration slope below 0.8 on a centre the models never saw (" + "; ".join(steep) + "): the "
+               "predictions are too extreme there, the sign of an overfitted model. The LASSO's shrunken Radscore "
+               "(Feature selection page) or a recalibration for that centre would temper them.",
+               icon=":material/warning:")
 
 centre = st.segmented_control("Centre", names, default=names[0], key="models_centre",
                               format_func=lambda c: f"{c} (training)" if c == train else c) or names[0]
 info = result["cohorts"].get(centre, {})
 st.caption(f"{centre}: {info.get('n_patients', '?')} patients, {info.get('n_events', '?')} with PTLF"
            + (" \u00b7 the models were fitted here" if centre == train else " \u00b7 scored only, nothing fitted here"))
-evaluation.show(result, centre, analysis_id, {n: models[n]["cutoff"] for n in an.MODEL_NAMES})
+evaluation.show(result, centre, analysis_id, {n: models[n]["cutoff"] for n in fitted})
 
 def _bundle(study, analysis_id: str) -> str:
     return build_bundle(study, analysis_id).to_json()
@@ -57,7 +72,7 @@ report.download_button("HTML report (TRIPOD+AI)", session.cached_call(_report, a
                        file_name=f"{analysis_id}_report.html", mime="text/html", icon=":material/description:")
 
 with st.expander("Model coefficients"):
-    for n in an.MODEL_NAMES:
+    for n in fitted:
         coef = an.frame(models[n]["coefficients"])
         st.markdown(f"**{labels[n]}** ({models[n]['method']}, {models[n]['n_obs']} patients)")
         shown = coef.assign(p=coef["p"].map(tables.fmt_p)).round(4) if "p" in coef else coef

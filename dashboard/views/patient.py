@@ -1,7 +1,8 @@
 """Patient risk: one patient's PTLF risk from a bundle, with the nomogram points.
 
 Values come from a stored patient or are typed in; features from the stored patient or from an
-uploaded CT and mask, extracted with the bundle's own settings. Nothing is stored.
+uploaded CT and mask, extracted with the bundle's own settings. A recalibrated bundle gives the
+recalibrated risk, and the page says for which centre. Nothing is stored.
 """
 import tempfile
 from pathlib import Path
@@ -85,6 +86,11 @@ with errors.guard("Cannot compute the risk"):
     a.metric("PTLF risk", f"{100 * result.risk:.1f}%",
              help=f"95% CI {100 * result.risk_low:.1f}% to {100 * result.risk_high:.1f}%")
     a.caption(f"95% CI {100 * result.risk_low:.1f}\u2013{100 * result.risk_high:.1f}%")
+    if recalibration := bundle.content.get("recalibration"):
+        a.caption(f"Recalibrated for centre **{recalibration['centre']}** ({recalibration['method']}, "
+                  f"{recalibration['n']} patients, {recalibration['events']} events)"
+                  + ("" if "combined" in recalibration["models"] else ": the combined model itself was left as "
+                     "shared"))
     b.metric("Training cut-off", f"{100 * result.cutoff:.1f}%")
     b.caption("The risk is **above** the cut-off: high risk" if result.above_cutoff
               else "The risk is below the cut-off: low risk")

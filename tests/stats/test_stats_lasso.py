@@ -1,20 +1,24 @@
-"""LASSO logistic path against glmnet's definitions on glmnet's BinomialExample data.
+"""LASSO logistic path and cross-validation against R's glmnet 4.1 on its BinomialExample data.
 
-glmnet's own coefficients are not in the reference folder, so the path is checked against
-(1) glmnet's lambda_max formula for standardized x, (2) an independent solver, statsmodels
-Logit.fit_regularized(method="l1", alpha = n * lambda) on x scaled to unit population SD
-(glmnet's standardize=TRUE), agreeing to 2e-4 in every coefficient, and (3) the KKT
-optimality conditions of the glmnet objective at every lambda (relative 1e-4).
+The reference values are glmnet's own (tests/stats/r/glmnet_binomial.R, run with a tight
+convergence threshold, thresh = 1e-30): the path (lambda, a0, beta, df, dev.ratio), where
+glmnet's rule ends it, and cv.glmnet's deviance curve on given folds. Tolerances: 1e-6,
+relative for coefficients larger than 1 (the path ends nearly separated, dev.ratio 0.999,
+where coefficients reach 14 and both solvers agree to ~1e-7 relative).
 """
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.api as sm
 from scipy.special import expit
 
 from core.stats import lasso_logistic_cv, lasso_logistic_path
 from core.stats.lasso import lambda_max
 from tests.reference import reference_file
+
+R = json.loads((Path(__file__).parent / "r" / "glmnet_binomial.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -25,44 +29,48 @@ def binomial_example():
 
 @pytest.fixture(scope="module")
 def path(binomial_example):
+    return lasso_logistic_path(*binomial_example)
+
+
+def _assert_path_equals_glmnet(ours, ref):
+    assert len(ours.lambdas) == len(ref["lambda"])
+    assert ours.lambdas == pytest.approx(ref["lambda"], rel=1e-12)
+    assert ours.intercept == pytest.approx(ref["a0"], rel=1e-6, abs=1e-6)
+    assert ours.coef == pytest.approx(np.array(ref["beta"]), rel=1e-6, abs=1e-6)
+    assert ours.n_nonzero.tolist() == ref["df"]
+    assert ours.dev_ratio == pytest.approx(ref["dev_ratio"], abs=1e-8)
+
+
+def test_path_equals_glmnet(path):
+    _assert_path_equals_glmnet(path, R["path"])
+    assert path.dev_ratio[-1] > 0.999                     # ended by devmax, after 98 of 100 lambdas
+
+
+@pytest.mark.parametrize("case", ["first5", "mnlam", "user"])
+def test_path_ends_where_glmnet_ends_it(binomial_example, case):
+    """fdev ends the path on 5 features; never before mnlam = 5 lambdas; a user sequence
+    is fitted in full although its gains are below fdev."""
     X, y = binomial_example
-    return lasso_logistic_path(X, y, n_lambda=40)
+    ref = R["stops"][case]
+    ours = {"first5": lambda: lasso_logistic_path(X.iloc[:, :5], y),
+            "mnlam": lambda: lasso_logistic_path(X, y, n_lambda=20, lambda_min_ratio=0.9995),
+            "user": lambda: lasso_logistic_path(X, y, lambdas=ref["lambda"])}[case]()
+    assert len(ours.lambdas) == {"first5": 58, "mnlam": 5, "user": 30}[case]
+    _assert_path_equals_glmnet(ours, ref)
 
 
-def _standardized(X):
-    return ((X - X.mean()) / X.std(ddof=0)).to_numpy(), X.std(ddof=0).to_numpy(), X.mean().to_numpy()
-
-
-def test_lambda_max_is_glmnets_and_zeroes_every_coefficient(binomial_example, path):
+def test_lambda_max_zeroes_every_coefficient(binomial_example, path):
     X, y = binomial_example
-    Xs, _, _ = _standardized(X)
-    expected = np.max(np.abs(Xs.T @ (y - y.mean()))) / len(y)
-    assert lambda_max(X, y) == pytest.approx(expected, rel=1e-12)
-    assert path.lambdas[0] == pytest.approx(expected, rel=1e-12)
+    Xs = ((X - X.mean()) / X.std(ddof=0)).to_numpy()
+    assert lambda_max(X, y) == pytest.approx(np.max(np.abs(Xs.T @ (y - y.mean()))) / len(y), rel=1e-12)
     assert path.n_nonzero[0] == 0 and path.n_nonzero[1] >= 1
     assert path.intercept[0] == pytest.approx(np.log(y.mean() / (1 - y.mean())), abs=1e-10)
-    # default path: 100 values (or fewer where glmnet stops), ratio 1e-4 since n > p
-    default = lasso_logistic_path(X, y, n_lambda=100)
-    assert len(default.lambdas) <= 100
-    assert default.lambdas[1] / default.lambdas[0] == pytest.approx((1e-4) ** (1 / 99), rel=1e-10)
-
-
-@pytest.mark.parametrize("index", [4, 15])
-def test_path_matches_statsmodels_l1_on_standardized_x(binomial_example, path, index):
-    X, y = binomial_example
-    Xs, sd, mean = _standardized(X)
-    lam, n = path.lambdas[index], len(y)
-    alpha = np.r_[0.0, np.full(X.shape[1], n * lam)]
-    ref = sm.Logit(y, sm.add_constant(Xs)).fit_regularized(method="l1", alpha=alpha, disp=0, acc=1e-12,
-                                                            trim_mode="off", maxiter=1000).params
-    ours = path.coef[index] * sd                                   # back to the standardized scale
-    assert ours == pytest.approx(ref[1:], abs=2e-4)
-    assert path.intercept[index] + path.coef[index] @ mean == pytest.approx(ref[0], abs=2e-4)
 
 
 def test_kkt_conditions_hold_along_the_path(binomial_example, path):
     X, y = binomial_example
-    Xs, sd, mean = _standardized(X)
+    sd, mean = X.std(ddof=0).to_numpy(), X.mean().to_numpy()
+    Xs = ((X - X.mean()) / X.std(ddof=0)).to_numpy()
     for lam, b0, b in zip(path.lambdas, path.intercept, path.coef):
         beta = b * sd
         residual = y - expit(b0 + b @ mean + Xs @ beta)
@@ -73,21 +81,44 @@ def test_kkt_conditions_hold_along_the_path(binomial_example, path):
         assert np.all(np.abs(grad[~active]) <= lam * (1 + 1e-4))
 
 
-def test_cross_validation_follows_cv_glmnet(binomial_example):
+@pytest.mark.parametrize("case", ["cv", "cv_user"])
+def test_cross_validation_equals_cv_glmnet_on_given_folds(binomial_example, case):
+    """cv.glmnet's folds fit their own paths, predicted at the full path's lambdas by
+    interpolation ("cv"); with a user lambda sequence every fold fits every lambda."""
+    X, y = binomial_example
+    ref = R[case]
+    lambdas = ref["lambda"] if case == "cv_user" else None
+    cv = lasso_logistic_cv(X, y, folds=np.array(R["foldid"]), lambdas=lambdas)
+    assert cv.path.lambdas == pytest.approx(ref["lambda"], rel=1e-12)
+    assert cv.cv_mean == pytest.approx(ref["cvm"], abs=1e-6)
+    assert cv.cv_se == pytest.approx(ref["cvsd"], abs=1e-6)
+    assert (cv.index_min + 1, cv.index_1se + 1) == (ref["index_min"], ref["index_1se"])
+    assert (cv.lambda_min, cv.lambda_1se) == pytest.approx((ref["lambda_min"], ref["lambda_1se"]), rel=1e-12)
+    assert cv.folds.tolist() == R["foldid"]
+
+
+def test_folds_fitting_every_lambda_would_differ_from_cv_glmnet():
+    """R's own check (glmnet_binomial.R): cv.glmnet's held-out predictions are the folds'
+    own paths interpolated, not fits at every lambda of the full path."""
+    assert R["checks"]["fit_preval_vs_own_fold_paths_max_abs"] == 0
+    assert R["checks"]["fit_preval_vs_every_lambda_folds_max_abs"] > 1
+
+
+def test_default_folds_are_stratified_and_seeded(binomial_example):
     X, y = binomial_example
     cv = lasso_logistic_cv(X, y, n_folds=5, seed=1, n_lambda=40)
-    assert cv.cv_mean[cv.index_min] == cv.cv_mean.min()
-    assert cv.lambda_1se >= cv.lambda_min
-    assert cv.cv_mean[cv.index_1se] <= cv.cv_mean[cv.index_min] + cv.cv_se[cv.index_min]
-    assert all(y[cv.folds == k].sum() in (y.sum() // 5, y.sum() // 5 + 1) for k in range(5))   # stratified
-    table = cv.table
-    assert list(table.columns) == ["lambda", "log_lambda", "cv_mean", "cv_se", "n_nonzero"]
-    # null model deviance per patient at lambda_max is about the CV deviance there
-    p0 = y.mean()
-    assert cv.cv_mean[0] == pytest.approx(-2 * (p0 * np.log(p0) + (1 - p0) * np.log(1 - p0)), rel=0.05)
+    assert all(y[cv.folds == k].sum() in (y.sum() // 5, y.sum() // 5 + 1) for k in range(5))
+    assert np.array_equal(cv.folds, lasso_logistic_cv(X, y, n_folds=5, seed=1, n_lambda=40).folds)
+    assert list(cv.table.columns) == ["lambda", "log_lambda", "cv_mean", "cv_se", "n_nonzero"]
 
 
-def test_too_many_folds_is_a_clear_error(binomial_example):
+def test_bad_folds_are_clear_errors(binomial_example):
     X, y = binomial_example
     with pytest.raises(ValueError, match="n_folds"):
         lasso_logistic_cv(X, y, n_folds=int(min(y.sum(), len(y) - y.sum())) + 1)
+    with pytest.raises(ValueError, match="one fold id per patient"):
+        lasso_logistic_cv(X, y, folds=np.arange(10))
+    with pytest.raises(ValueError, match="at least 2"):
+        lasso_logistic_cv(X, y, folds=np.ones(len(y)))
+    with pytest.raises(ValueError, match="fold 1: the patients outside it have only one outcome class"):
+        lasso_logistic_cv(X, y, folds=np.where(y == 1, 1, 2))

@@ -1,11 +1,23 @@
-"""Maximum-likelihood logistic fits against statsmodels GLM, and the diagnostics."""
+"""Maximum-likelihood logistic fits against statsmodels GLM and R (profile-likelihood CIs of
+confint(glm(...)), tests/stats/r/confint_glm.R), and the diagnostics."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from core.stats import detect_separation, fit_logistic
+from core.stats import detect_separation, fit_logistic, multivariate_logistic
 from tests.reference import reference_file
+
+R = json.loads((Path(__file__).parent / "r" / "confint_glm.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def asah():
+    d = pd.read_csv(reference_file("proc", "aSAH.csv"))
+    return d.assign(poor=(d["outcome"] == "Poor").astype(int))
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +31,8 @@ def rdata():
 def test_ml_fit_matches_statsmodels_glm(rdata):
     X, y = rdata
     glm = sm.GLM(y, sm.add_constant(X), family=sm.families.Binomial()).fit()
-    fit = fit_logistic(X, y)
-    assert fit.method == "ml" and fit.warnings == ()
+    fit = fit_logistic(X, y, profile=False)
+    assert fit.method == "ml" and fit.ci_method == "wald" and fit.warnings == ()
     assert fit.coef == pytest.approx(glm.params.to_numpy(), abs=1e-7)
     assert fit.se == pytest.approx(glm.bse.to_numpy(), rel=1e-5)
     ci = glm.conf_int().to_numpy()
@@ -29,6 +41,34 @@ def test_ml_fit_matches_statsmodels_glm(rdata):
     table = fit.summary
     assert list(table.columns) == ["variable", "beta", "se", "or", "or_low", "or_high", "p"]
     assert table["or"].to_numpy() == pytest.approx(np.exp(glm.params.to_numpy()), rel=1e-6)
+
+
+@pytest.mark.parametrize("data", ["asah", "vallogreg"])
+def test_profile_likelihood_cis_equal_r_confint(request, data):
+    """confint(glm(...)) (MASS's profile method) to 1e-8; Wald limits as confint.default."""
+    if data == "asah":
+        d = request.getfixturevalue("asah")
+        X, y = d[["age", "s100b", "ndka"]], d["poor"].to_numpy()
+    else:
+        X, y = request.getfixturevalue("rdata")
+    ref = R[data]
+    fit = fit_logistic(X, y)
+    assert fit.ci_method == "profile likelihood" and list(fit.names[1:]) == ref["names"][1:]
+    assert fit.coef == pytest.approx(ref["coef"], abs=1e-8)
+    assert np.column_stack([fit.ci_low, fit.ci_high]) == pytest.approx(np.array(ref["profile"]), abs=1e-8)
+    wald = fit_logistic(X, y, profile=False)
+    assert np.column_stack([wald.ci_low, wald.ci_high]) == pytest.approx(np.array(ref["wald"]), abs=1e-6)
+    # MASS's spline interpolation is not the exact profile root (R's own uniroot, same file)
+    assert 1e-6 < np.abs(np.array(ref["profile"]) - np.array(ref["exact"])).max() < 1e-3
+
+
+def test_multivariate_table_defaults_to_profile_likelihood(asah):
+    res = multivariate_logistic(asah, "poor", ["age", "s100b", "ndka"])
+    assert res.fit.ci_method == "profile likelihood" and res.to_dict()["ci_method"] == "profile likelihood"
+    limits = np.log(res.summary[["or_low", "or_high"]].to_numpy())
+    assert limits == pytest.approx(np.array(R["asah"]["profile"]), abs=1e-8)
+    wald = multivariate_logistic(asah, "poor", ["age", "s100b", "ndka"], profile=False)
+    assert np.log(wald.summary[["or_low", "or_high"]].to_numpy()) == pytest.approx(np.array(R["asah"]["wald"]), abs=1e-6)
 
 
 def test_exact_collinearity_drops_the_aliased_column(rdata):
