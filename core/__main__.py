@@ -17,6 +17,7 @@ from typing import Iterator
 CLI_MODULES = (
     "core.cohort.cli",
     "core.radiomics.cli",
+    "core.radiomics.robustness_cli",
     "core.segmentation.cli",
     "core.analysis_cli",
     "core.models.cli",

@@ -20,10 +20,12 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from core.analysis_params import BOOTSTRAP_MODES, AnalysisParams, choose_clinical_predictors
+from core.harmonisation import Harmonisation
 from core.internal_validation import BootstrapResult, bootstrap_validation
 from core.models.three import MODEL_NAMES, ThreeModels
 from core.stats._json import jsonable
@@ -63,6 +65,7 @@ class AnalysisResult:
     bootstrap: BootstrapResult | None
     shrinkage: pd.DataFrame
     cohorts: dict
+    harmonisation: dict | None = None
     warnings: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
 
@@ -142,6 +145,7 @@ class AnalysisResult:
                 "warnings": sel.get("warnings", []),
             },
             "validation": self.validation(),
+            "harmonisation": self.harmonisation,
             "shrinkage": self.shrinkage,
             "skipped_models": self.models.skipped_,
             "models": models,
@@ -263,13 +267,17 @@ def _cohort_frames(name: str, cohort) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, cohorts: dict | None = None, *,
                  train_name: str = "training", retest_features: pd.DataFrame | None = None,
-                 params: AnalysisParams | None = None, progress: Callable[[int, int], None] | None = None,
+                 params: AnalysisParams | None = None, train_centres: pd.Series | None = None,
+                 progress: Callable[[int, int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None, **overrides) -> AnalysisResult:
     """Run the paper's analysis; ``cohorts`` maps centre name -> (clinical, features).
 
     Parameters are an ``AnalysisParams`` and/or keyword overrides of its fields
     (e.g. ``top_k=10, spearman=0.8, lambda_choice="min", seed=1, bootstrap=200``).
-    retest_features: a second feature extraction of (some) training patients for the ICC filter.
+    retest_features: a further feature extraction (or a list of them: another reader's masks,
+    perturbed masks) of (some) training patients for the ICC filter, repeated in the bootstrap.
+    train_centres: the centre of each training patient (by patient_id) when several centres are
+    pooled for training (ComBat's batches with ``harmonise``); default one centre, ``train_name``.
     progress(done, total) reports bootstrap replicates; should_stop() true stops the run
     (ValueError) between replicates.
     """
@@ -303,6 +311,8 @@ def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, coh
                      f"{int((has_outcome & ~has_features).sum())} without radiomics features excluded")
     clinical = train_clinical.loc[train_ids]
     features = train_features.loc[train_ids]
+    batches = (train_centres.reindex(train_features.index) if train_centres is not None
+               else pd.Series(train_name, index=train_features.index)).astype(str)
     events = int(clinical[outcome].sum())
     if min(events, len(clinical) - events) < 2:
         raise ValueError(f"training cohort {train_name!r} has {events} event(s) ({outcome} = 1) and "
@@ -311,6 +321,14 @@ def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, coh
 
     timings, start = {}, time.perf_counter()
     clock = start
+    raw = {train_name: train_features, **{k: _cohort_frames(k, v)[1] for k, v in cohorts.items()}}
+    harmonised, harmonisation = raw, None
+    if params.harmonise:
+        harmonisation = Harmonisation.fit(features, batches.loc[train_ids])
+        harmonised, harmonise_notes = _harmonise(harmonisation, raw, batches, train_name)
+        notes += harmonise_notes
+        features = harmonised[train_name].loc[train_ids]
+        timings["harmonisation"] = time.perf_counter() - clock
     univariate, multivariate, predictors, clinical_notes = choose_clinical_predictors(clinical, params)
     notes += clinical_notes
     timings["clinical_tables"] = time.perf_counter() - clock
@@ -328,7 +346,8 @@ def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, coh
     clock = time.perf_counter()
 
     metric_rows, comparison_rows, predictions, curves, cohort_info = [], [], {}, {}, {}
-    every = {train_name: (train_clinical, train_features), **{k: _cohort_frames(k, v) for k, v in cohorts.items()}}
+    every = {name: (clin, harmonised[name]) for name, (clin, _) in
+             {train_name: (train_clinical, None), **{k: _cohort_frames(k, v) for k, v in cohorts.items()}}.items()}
     for centre, (clin, feats) in every.items():
         y = clin[outcome]
         pred = models.predict(clin, feats)
@@ -349,8 +368,11 @@ def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, coh
     bootstrap = None
     if params.bootstrap:
         clock = time.perf_counter()
-        bootstrap = bootstrap_validation(models, clinical, features, params, progress=progress,
-                                         should_stop=should_stop)
+        refit = params.harmonise and batches.loc[train_ids].nunique() > 1      # one centre: ComBat changes nothing
+        bootstrap = bootstrap_validation(models, clinical, train_features.loc[train_ids] if refit else features,
+                                         params, batches=batches.loc[train_ids] if refit else None,
+                                         retest=retest_features,
+                                         progress=progress, should_stop=should_stop)
         timings["bootstrap"] = time.perf_counter() - clock
         for _, r in bootstrap.optimism.iterrows():
             at = (metrics["centre"] == train_name) & (metrics["model"] == r["model"])
@@ -371,7 +393,56 @@ def run_analysis(train_clinical: pd.DataFrame, train_features: pd.DataFrame, coh
         independent_predictors=list(predictors), models=models, metrics=metrics,
         comparisons=pd.DataFrame(comparison_rows), predictions=predictions, curves=curves,
         bootstrap=bootstrap, shrinkage=shrinkage, cohorts=cohort_info, warnings=notes,
+        harmonisation=harmonisation.describe(raw, harmonised, {name: batches if name == train_name else pd.Series(
+            name, index=frame.index) for name, frame in raw.items()}) if harmonisation is not None else None,
         timings={**timings, "total": time.perf_counter() - start})
+
+
+CV_SELECTION_TEXT = {"inside": "Feature filters refitted inside each LASSO CV fold.",
+                     "outside": "Feature filters applied once before LASSO's CV (as the paper; the CV deviance is "
+                                "optimistic)."}
+RADSCORE_TEXT = {"refit": "unpenalised refit of the top-k features (as the paper)",
+                 "lasso_min": "the LASSO's shrunken coefficients at lambda.min",
+                 "lasso_1se": "the LASSO's shrunken coefficients at lambda.1se"}
+
+
+def describe_validation(result: dict) -> str:
+    """How an analysis' training numbers were validated (``AnalysisResult.to_dict()`` form, or a
+    stored one), in plain words for the pages, the command line and the report."""
+    params = result.get("params") or {}
+    v = result.get("validation") or {}
+    mode = v.get("mode", params.get("bootstrap_refit", "final"))
+    replicates = int(v.get("replicates", params.get("bootstrap", 0)) or 0)
+    if not replicates:
+        text = "Training metrics are apparent only (no bootstrap): they flatter the models."
+    else:
+        done = v.get("n_boot")
+        text = (f"Internal validation: bootstrap optimism correction (Harrell), {replicates} replicates"
+                + (f" ({done} usable)" if done is not None and done != replicates else "")
+                + (", every fitted step (clinical and radiomics selection included) repeated in each."
+                   if mode == "full" else
+                   ", final models only with the selected features held fixed: optimistic, since the "
+                   "selection's own variance is not seen."))
+    text += " " + CV_SELECTION_TEXT[params.get("cv_selection", "outside")]
+    return text + f" Radscore: {RADSCORE_TEXT[params.get('radscore_coef', 'refit')]}."
+
+
+def _harmonise(harmonisation: Harmonisation, raw: dict[str, pd.DataFrame], batches: pd.Series,
+              train_name: str) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Every cohort's harmonised features: the training centres by their fitted batches (patients
+    with incomplete features get NaN), every other centre from its own features."""
+    train = raw[train_name].reindex(columns=harmonisation.features)
+    complete = train.notna().all(axis=1)
+    out = {train_name: pd.DataFrame(np.nan, index=train.index, columns=harmonisation.features)}
+    out[train_name].loc[complete] = harmonisation.training(train.loc[complete], batches.loc[complete]).to_numpy()
+    notes = [f"harmonisation: ComBat on {len(harmonisation.features)} feature(s) complete and varying within every "
+             f"training centre (reference {harmonisation.reference})"]
+    for name, feats in raw.items():
+        if name != train_name:
+            out[name], note = harmonisation.new_centre(feats)
+            if note:
+                notes.append(f"{name}, harmonisation: {note}")
+    return out, notes
 
 
 def _shrinkage(models: ThreeModels, cohorts: dict, outcome: str) -> pd.DataFrame:

@@ -31,7 +31,12 @@ class AnalysisParams:
     paper did; radscore_coef: "refit" (the paper's unpenalised refit of the top-k features),
     "lasso_min" or "lasso_1se" (the LASSO's shrunken coefficients); workers: processes for
     the bootstrap (default: every core); dca_bootstrap: replicates for net-benefit bands
-    (0 = none).
+    (0 = none); harmonise: ComBat of the radiomics features by centre (reference batch: the
+    largest training centre; every training centre a batch; a validating centre harmonised on
+    its own features, never its outcomes), refitted in every bootstrap replicate; icc_against:
+    for a study, the masks whose features are compared with the analysis' own for the ICC
+    filter ("reader2", "perturbed" or a segmentation model id; read by ``core.analysis_cli``;
+    None: no ICC filter).
     """
     outcome: str = "ptlf"
     clinical_variables: tuple[str, ...] | None = None
@@ -55,6 +60,8 @@ class AnalysisParams:
     bootstrap: int = 200
     bootstrap_refit: str = "full"
     workers: int | None = None
+    harmonise: bool = False
+    icc_against: str | None = None
     dca_thresholds: tuple[float, ...] = tuple(DEFAULT_THRESHOLDS.tolist())
     dca_bootstrap: int = 200
     calibration_bins: int = 10

@@ -70,6 +70,8 @@ class _Procedure:
     predictors: tuple[str, ...]
     selected: tuple[str, ...]
     fitted: tuple[str, ...]
+    batches: pd.Series | None = None      # training centres, when each replicate refits ComBat
+    retest: tuple[pd.DataFrame, ...] = ()  # further measurements of the features for the ICC filter
 
     @property
     def y(self) -> np.ndarray:
@@ -77,24 +79,29 @@ class _Procedure:
 
 
 def bootstrap_validation(models: ThreeModels, clinical: pd.DataFrame, features: pd.DataFrame,
-                         params: AnalysisParams, *, progress: Progress | None = None,
+                         params: AnalysisParams, *, batches: pd.Series | None = None,
+                         retest: "pd.DataFrame | list[pd.DataFrame] | None" = None, progress: Progress | None = None,
                          should_stop: Callable[[], bool] | None = None) -> BootstrapResult:
     """Optimism of the fitted ``models`` on their training patients (``clinical``, ``features``,
-    indexed by patient_id), ``params.bootstrap`` replicates drawn with ``params.seed``, in
+    indexed by patient_id; with ``batches``, the patients' training centres, the features are
+    the raw ones and each replicate refits ComBat first), ``params.bootstrap`` replicates drawn with ``params.seed``, in
     ``params.workers`` processes. ``progress(done, total)`` after each batch of replicates;
     ``should_stop()`` true ends the run early (ValueError: the result would be partial)."""
     pred = models.train_predictions_
     fitted = tuple(m for m in MODEL_NAMES if m in models.models_)
     ids = pred.index[pred[list(fitted)].notna().all(axis=1)]
     procedure = _Procedure(clinical.loc[ids], features.loc[ids], params, tuple(models.predictors_),
-                           tuple(models.selector_.selected_) if models.selector_ is not None else (), fitted)
+                           tuple(models.selector_.selected_) if models.selector_ is not None else (), fitted,
+                           batches.loc[ids] if batches is not None else None,
+                           tuple(retest) if isinstance(retest, (list, tuple)) else (() if retest is None else (retest,)))
     y = procedure.y
     samples = np.random.default_rng(params.seed).integers(0, len(y), (params.bootstrap, len(y)))
     replicates = _run(procedure, samples, progress, should_stop)
     apparent = {name: quick_performance(y, pred.loc[ids, name].to_numpy(dtype=float)) for name in fitted}
+    scored = procedure.features if batches is None else _harmonised(procedure, np.arange(len(y)))
     variants = {} if models.selector_ is None else {
         v: quick_performance(y, expit(s.to_numpy(dtype=float)))
-        for v, s in models.selector_.radscores(procedure.features).items()}
+        for v, s in models.selector_.radscores(scored).items()}
     return _summarise(procedure, apparent, variants, replicates, models)
 
 
@@ -147,7 +154,10 @@ def _replicate(procedure: _Procedure, positions: np.ndarray, ranks: ColumnRanks)
     if y[positions].min() == y[positions].max():
         return None
     w = np.bincount(positions, minlength=len(y)).astype(float)
+    features = procedure.features
     try:
+        if procedure.batches is not None:
+            features, ranks = _harmonised(procedure, positions), None
         if params.bootstrap_refit == "full":
             drawn = procedure.clinical.iloc[positions].reset_index(drop=True)
             predictors = choose_clinical_predictors(drawn, params, profile=False)[2]
@@ -158,9 +168,10 @@ def _replicate(procedure: _Procedure, positions: np.ndarray, ranks: ColumnRanks)
         models = ThreeModels(selector=selector, method=params.method,
                              categorical=list(params.categorical) if params.categorical else None,
                              profile=False)
-        models.fit(procedure.clinical, procedure.features, predictors=predictors, outcome=params.outcome,
+        models.fit(procedure.clinical, features, predictors=predictors, outcome=params.outcome,
+                   X_retest=list(procedure.retest) or None,
                    sample_weight=w, column_ranks=ranks if params.bootstrap_refit == "full" else None, lean=True)
-        risks = models.predict(procedure.clinical, procedure.features)
+        risks = models.predict(procedure.clinical, features)
     except (ValueError, np.linalg.LinAlgError):
         return None
     fallbacks = []
@@ -180,10 +191,19 @@ def _replicate(procedure: _Procedure, positions: np.ndarray, ranks: ColumnRanks)
         out["boot"][name] = quick_performance(y[positions], r[positions])
         out["test"][name] = quick_performance(y, r)
     if models.selector_ is not None:
-        for variant, score in models.selector_.radscores(procedure.features).items():
+        for variant, score in models.selector_.radscores(features).items():
             r = expit(score.to_numpy(dtype=float))
             out["variants"][variant] = (quick_performance(y[positions], r[positions]), quick_performance(y, r))
     return out
+
+
+def _harmonised(procedure: _Procedure, positions: np.ndarray) -> pd.DataFrame:
+    """Every training patient's features harmonised by ComBat refitted on the drawn patients."""
+    from core.harmonisation import Harmonisation
+
+    drawn = procedure.features.iloc[positions].reset_index(drop=True)
+    harmonisation = Harmonisation.fit(drawn, procedure.batches.iloc[positions].reset_index(drop=True))
+    return harmonisation.training(procedure.features, procedure.batches)
 
 
 def _optimism(apparent: dict, boots: list[dict], tests: list[dict], key: str) -> list[dict]:

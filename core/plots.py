@@ -412,3 +412,58 @@ def _thin_labels(xs: list[float], texts: list[str], min_gap: float = 4.0) -> lis
 def nice_ticks_fallback(high: float) -> list[float]:
     step = 10 ** math.floor(math.log10(max(high, 1e-9) / 5))
     return [float(t) for t in np.arange(0, high + step / 2, step)]
+
+
+# --------------------------------------------------------------------------- harmonisation
+def harmonisation(before: pd.DataFrame, after: pd.DataFrame, centre: Sequence, features: Sequence[str],
+                  title: str | None = None) -> go.Figure:
+    """Box plots of ``features`` (e.g. ``core.stats.combat.most_shifted``) by centre, one row per
+    feature, before (left) and after (right) harmonisation on a shared axis.
+
+    before, after: the same patients' features (patients x features); centre: each patient's centre.
+    """
+    from plotly.subplots import make_subplots
+
+    features = list(features)
+    if not features or not before.index.equals(after.index):
+        raise ValueError("harmonisation plot: give one or more features, and before and after for the same "
+                         "patients in the same order")
+    centres = pd.Series(np.asarray(centre, dtype=object), index=before.index).astype(str)
+    names = sorted(centres.unique())
+    fig = make_subplots(rows=len(features), cols=2, shared_yaxes="rows", horizontal_spacing=0.05,
+                        vertical_spacing=min(0.08, 0.5 / len(features)),
+                        subplot_titles=[f"{f}: {when}" for f in features for when in ("before", "after")])
+    for row, feature in enumerate(features, start=1):
+        for col, frame in enumerate((before, after), start=1):
+            for i, name in enumerate(names):
+                inside = (centres == name).to_numpy()
+                fig.add_trace(go.Box(y=frame.loc[inside, feature], name=name, legendgroup=name,
+                                     showlegend=row == 1 and col == 1, marker_color=_EXTRA[i % len(_EXTRA)],
+                                     boxpoints="all", jitter=0.3, pointpos=0, marker=dict(size=3)),
+                              row=row, col=col)
+    fig.update_annotations(font=dict(size=12))
+    return _layout(fig, title, height=120 + 200 * len(features), legend_title_text="Centre",
+                   margin=dict(l=60, r=20, t=80 if title else 40, b=40))
+
+
+# ------------------------------------------------------------------------ feature robustness
+def icc_distribution(table: pd.DataFrame, threshold: float = 0.75, title: str | None = None) -> go.Figure:
+    """Box plots of the per-feature ICC by image type, one colour per region, a dashed line at ``threshold``.
+
+    ``table``: :func:`core.radiomics.robustness.feature_icc`'s rows (index feature; columns
+    region, image_type, icc, kind); features without an ICC are left out.
+    """
+    shown = table[table["icc"].notna()]
+    order = list(dict.fromkeys(shown["image_type"]))
+    fig = go.Figure()
+    for i, (region, rows) in enumerate(shown.groupby("region", sort=True)):
+        fig.add_trace(go.Box(x=rows["image_type"], y=rows["icc"], name=region, text=list(rows.index),
+                             marker_color=REGION_COLOURS.get(region, _EXTRA[i % len(_EXTRA)]), boxpoints="outliers",
+                             hovertemplate="%{text}<br>ICC %{y:.3f}<extra>" + region + "</extra>"))
+    fig.add_hline(y=threshold, line=dict(color="#555", dash="dash", width=1),
+                  annotation_text=f"{threshold:g}", annotation_position="top left")
+    kind = str(shown["kind"].iloc[0]) if len(shown) else "ICC"
+    fig.update_xaxes(title="image type", categoryorder="array", categoryarray=order)
+    low = min(0.0, float(shown["icc"].min())) if len(shown) else 0.0       # ICCs may be negative
+    fig.update_yaxes(title=kind, range=[low - 0.05, 1.05])
+    return _layout(fig, title, boxmode="group", legend=dict(title="region"))

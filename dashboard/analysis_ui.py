@@ -109,9 +109,10 @@ def seed_settings(result: dict | None) -> None:
         if len(events) and 2 <= int(events.iloc[0]) < params["cv_folds"]:
             st.session_state["an_cv_folds"] = int(events.iloc[0])
     if result:
-        st.session_state["an_train"] = result["training"]["name"]
-        st.session_state["an_validate"] = [c for c in result["cohorts"] if c != result["training"]["name"]]
         data = (result.get("data") or {})
+        st.session_state["an_train"] = list(data.get("training_centres") or [result["training"]["name"]])
+        st.session_state["an_validate"] = [c for c in result["cohorts"] if c != result["training"]["name"]]
+        st.session_state["an_iecv"] = bool(data.get("iecv"))
         if data.get("mask_source"):
             st.session_state["an_mask_source"] = data["mask_source"]
     st.session_state["an_seeded"] = marker
@@ -143,29 +144,42 @@ def settings_panel(result: dict | None, sections=("data", "clinical", "selection
 
 
 def data_settings() -> None:
-    """Training centre, centres to validate on, mask source of the features."""
+    """Training centre(s), centres to validate on, mask source, harmonisation, internal-external CV."""
     names = session.center_names()
     roles = dict(zip(session.centers()["center"], session.centers()["role"]))
-    if st.session_state.get("an_train") not in names:
-        st.session_state["an_train"] = next((c for c in names if roles[c] == "training"), names[0] if names else None)
-    _widget_defaults(["train", "validate", "mask_source"])
-    if st.session_state.get("w_train") not in names:
-        st.session_state["w_train"] = st.session_state["an_train"]
-    c1, c2, c3 = st.columns([1, 2, 1])
-    c1.selectbox("Training centre", names, key="w_train", on_change=_copy, args=("train",),
-                 format_func=lambda c: f"{c} ({roles.get(c)})")
-    others = [c for c in names if c != st.session_state["w_train"]]
+    train = [c for c in (st.session_state.get("an_train") or []) if c in names]
+    if not train:
+        train = [next((c for c in names if roles[c] == "training"), names[0])] if names else []
+    st.session_state["an_train"] = train
+    _widget_defaults(["train", "validate", "mask_source", "harmonise", "iecv"])
+    if not set(st.session_state.get("w_train") or []) <= set(names) or not st.session_state.get("w_train"):
+        st.session_state["w_train"] = list(train)
+    c1, c2, c3 = st.columns([2, 2, 1])
+    c1.multiselect("Training centre(s)", names, key="w_train", on_change=_copy, args=("train",),
+                   format_func=lambda c: f"{c} ({roles.get(c)})",
+                   help="Several centres are pooled for training (each a batch when harmonising).")
+    chosen = st.session_state["w_train"] or train
+    others = [c for c in names if c not in chosen]
     if "w_validate" not in st.session_state or not set(st.session_state["w_validate"]) <= set(others):
         st.session_state["w_validate"] = others
         st.session_state["an_validate"] = others
     c2.multiselect("Validate on", others, key="w_validate", on_change=_copy, args=("validate",),
                    help="Only scored: nothing is fitted on these centres.")
-    sources = session.read("mask_sources", st.session_state["w_train"]) or ["manual"]
+    sources = session.read("mask_sources", chosen[0]) if chosen else []
+    sources = [s for s in sources or ["manual"] if s != "reader2" and not s.startswith("perturbed-")] or ["manual"]
     if st.session_state.get("w_mask_source") not in sources:
         st.session_state["w_mask_source"] = "manual" if "manual" in sources else sources[0]
         st.session_state["an_mask_source"] = st.session_state["w_mask_source"]
     c3.selectbox("Mask source of the features", sources, key="w_mask_source", on_change=_copy,
                  args=("mask_source",))
+    c1, c2 = st.columns(2)
+    c1.checkbox("Harmonise the centres (ComBat)", key="w_harmonise", on_change=_copy, args=("harmonise",),
+                help="Reference-batch ComBat fitted on the training centre(s); each validating centre is harmonised "
+                     "from its own features, never its outcomes. Refitted in every bootstrap replicate.")
+    c2.checkbox("Internal-external cross-validation", key="w_iecv", on_change=_copy, args=("iecv",),
+                disabled=len(chosen) < 3, help="With three or more training centres: each is left out in turn, the "
+                                               "models developed on the others are validated on it, and the results "
+                                               "are pooled by random effects (forest plot on the Models page).")
 
 
 def clinical_settings() -> None:
@@ -180,8 +194,8 @@ def clinical_settings() -> None:
                         on_change=_copy, args=("predictor_mode",),
                         format_func={"auto": "selected by P values", "choose": "chosen here"}.get)
         if mode == "choose":
-            train = st.session_state.get("an_train")
-            variables = [c for c in session.read("clinical", train).columns if c != "ptlf"] if train else []
+            train = st.session_state.get("an_train") or []
+            variables = [c for c in session.read("clinical", train[0]).columns if c != "ptlf"] if train else []
             current = [v for v in (st.session_state.get("w_clinical_predictors") or []) if v in variables]
             st.session_state["w_clinical_predictors"] = current or [v for v in ("inr", "alb") if v in variables]
             _copy("clinical_predictors")
@@ -245,7 +259,7 @@ def model_settings() -> None:
 
 
 def current_settings() -> dict:
-    """The settings as run_analysis keyword arguments plus train, validate, mask_source."""
+    """The settings as run_analysis keyword arguments plus train (a list), validate, mask_source, iecv."""
     defaults = _defaults()
     params = {k: st.session_state.get(f"an_{k}", v) for k, v in defaults.items()}
     params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in params.items()}
@@ -256,8 +270,10 @@ def current_settings() -> dict:
         params["clinical_predictors"] = tuple(st.session_state.get("an_clinical_predictors") or ()) or None
     else:
         params["clinical_predictors"] = None
-    return {"train": st.session_state.get("an_train"), "validate": list(st.session_state.get("an_validate") or []),
-            "mask_source": st.session_state.get("an_mask_source", "manual"), "params": params}
+    train = list(st.session_state.get("an_train") or [])
+    return {"train": train, "validate": list(st.session_state.get("an_validate") or []),
+            "mask_source": st.session_state.get("an_mask_source", "manual"), "params": params,
+            "iecv": bool(st.session_state.get("an_iecv")) and len(train) >= 3}
 
 
 # ---------------------------------------------------------------------------------- running
@@ -282,7 +298,7 @@ def fit_controls(key: str, label: str = "Fit the models") -> None:
                  help="Runs the whole analysis with these settings on the training centre and scores the others."):
         study = session.current_study()
         background.start_background(BACKGROUND, run_study_analysis, study, settings["train"], settings["validate"],
-                                mask_source=settings["mask_source"], **settings["params"])
+                                    mask_source=settings["mask_source"], iecv=settings["iecv"], **settings["params"])
         st.session_state.pop("analysis_choice", None)  # show the new one when it is stored
         st.rerun()
     if err := background.background_error(BACKGROUND):
@@ -301,39 +317,30 @@ def fit_controls(key: str, label: str = "Fit the models") -> None:
 # ------------------------------------------------------------------------------ validation
 def validation_sentence(result: dict) -> str:
     """How a stored analysis' training numbers were validated, in one sentence for every page."""
-    params = result.get("params") or {}
-    v = result.get("validation") or {}
-    mode = v.get("mode", params.get("bootstrap_refit", "final"))
-    replicates = int(v.get("replicates", params.get("bootstrap", 0)) or 0)
-    if not replicates:
-        text = "Training metrics are apparent only (no bootstrap): they flatter the models."
-    else:
-        done = v.get("n_boot")
-        text = (f"Internal validation: bootstrap optimism correction (Harrell), {replicates} replicates"
-                + (f" ({done} usable)" if done is not None and done != replicates else "")
-                + (", every fitted step (clinical and radiomics selection included) repeated in each."
-                   if mode == "full" else
-                   ", final models only with the selected features held fixed: optimistic, since the "
-                   "selection's own variance is not seen."))
-    cv = params.get("cv_selection", "outside")
-    text += (" Feature filters refitted inside each LASSO CV fold." if cv == "inside"
-             else " Feature filters applied once before LASSO's CV (as the paper; the CV deviance is optimistic).")
-    text += f" Radscore: {RADSCORE_COEF.get(params.get('radscore_coef', 'refit'), 'unpenalised refit (paper)')}."
-    return text
+    from core.analysis import describe_validation
+
+    return describe_validation(result)
 
 
-def preview_data(train: str, mask_source: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(clinical, features, settings_hash) of the training centre, cached until that centre changes."""
-    from core.analysis_cli import feature_set, study_cohort
-
-    def load(study, center, source):
-        source, settings_hash = feature_set(study, [center], source)
-        return (*study_cohort(study, center, source, settings_hash), settings_hash)
-
-    return session.cached_call(load, train, mask_source, key=("preview-data", *session.center_key(train), mask_source))
+def _centres_key(train: list[str]) -> tuple:
+    return tuple(k for c in train for k in session.center_key(c))
 
 
-def preview(train: str, mask_source: str, params: dict) -> dict:
+def preview_data(train: list[str], mask_source: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(clinical, features, settings_hash) of the training centre(s), pooled when several, cached
+    until those centres change."""
+    from core.analysis_cli import feature_set, study_cohort, training_cohort
+
+    def load(study, centres, source):
+        source, settings_hash = feature_set(study, list(centres), source)
+        clinical, features, _ = training_cohort({c: study_cohort(study, c, source, settings_hash) for c in centres},
+                                          list(centres))
+        return clinical, features, settings_hash
+
+    return session.cached_call(load, tuple(train), mask_source, key=("preview-data", *_centres_key(train), mask_source))
+
+
+def preview(train: list[str], mask_source: str, params: dict) -> dict:
     """The radiomics selection with these settings on the training centre (nothing stored), cached
     per settings: what the Feature selection page redraws when a threshold moves."""
     from core.analysis import preview_selection
@@ -346,6 +353,6 @@ def preview(train: str, mask_source: str, params: dict) -> dict:
     def run(study, center, source, digest):
         return preview_selection(clinical, features, **chosen)
 
-    return session.cached_call(run, train, mask_source, tuple(sorted(chosen.items())),
-                               key=("preview", *session.center_key(train), mask_source, settings_hash,
+    return session.cached_call(run, tuple(train), mask_source, tuple(sorted(chosen.items())),
+                               key=("preview", *_centres_key(train), mask_source, settings_hash,
                                     tuple(sorted(chosen.items()))))

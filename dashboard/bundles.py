@@ -59,7 +59,7 @@ def _import(study, upload, key: str) -> None:
         bundle = import_bundle(study, path, accept_untrusted=accepted)
         st.session_state[f"{key}-imported"] = upload.file_id
         st.session_state[f"{key}-bundle"] = bundle.bundle_id
-        st.success(f"Registered {bundle.bundle_id}: {bundle.provenance().describe()}.",
+        st.success(f"Registered {bundle.bundle_id} (checksum verified): {bundle.provenance().describe()}.",
                    icon=":material/warning:" if accepted else ":material/verified:")
 
 

@@ -9,6 +9,15 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def key_home(tmp_path_factory):
+    """A signing key pair of the test run's own (bundles are signed; never the user's real key folder)."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("key-home")
+        patch.setenv("PTLF_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def reference() -> Path:
     """The shared reference data (published values of established tools); skip when absent."""

@@ -19,7 +19,7 @@ def test_every_verb_has_help(capsys):
     done = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0 and "usage: python -m core" in done.stdout
     for verb in ("demo", "ingest", "info", "extract", "features", "segment", "analyze", "bundle", "validate", "risk",
-                 "check"):
+                 "check", "recalibrate", "keys", "robustness"):
         with pytest.raises(SystemExit) as exit_:
             main([verb, "--help"])
         assert exit_.value.code == 0 and f"usage: python -m core {verb}" in capsys.readouterr().out, verb

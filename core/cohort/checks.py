@@ -9,7 +9,8 @@ expected. What is checked:
   :mod:`core.cohort.headers`);
 - a CT: at least 16-bit voxels, all finite, within the int16 range of Hounsfield units and
   spanning more than a mask or a normalised image would, voxel spacing of 0.1-20 mm;
-- a mask: the CT's grid and labels 0, 1, 2 only (with a hint for 0/255 exports);
+- a mask (``masks/`` and a second reader's ``masks_reader2/`` alike): the CT's grid and labels
+  0, 1, 2 only (with a hint for 0/255 exports);
 - a patient id: NFC-normalised, a safe file name (letters, digits, ``_ - .``), never a path.
 """
 from __future__ import annotations

@@ -113,18 +113,19 @@ def _clinical(rng: np.random.Generator, reserve: np.ndarray, ptlf: np.ndarray, p
 def _volume(rng: np.random.Generator, z: float, offset: float, noise: float) -> tuple[np.ndarray, np.ndarray, float]:
     """CT (int16 HU) and mask (uint8) of shape SHAPE, and the largest tumour diameter in cm.
 
-    ``z``: the patient's parenchymal injury. It changes six aspects of the image, each mixed with a
-    nuisance of its own (contrast timing, scanner texture, tumour biology), so that each correlates
-    0.55 with z: the liver's surface nodularity, attenuation, texture amplitude and texture grain,
-    and the tumour's attenuation and heterogeneity. Each aspect drives its own family of features."""
-    weight = 0.55
-    aspect = weight * z + np.sqrt(1 - weight ** 2) * rng.standard_normal(6)
+    ``z``: the patient's parenchymal injury. It changes eight aspects of the image, each mixed with a
+    nuisance of its own (body habitus, contrast timing, scanner texture, tumour biology), so that each
+    correlates 0.42 with z: the liver's size, surface nodularity, attenuation, texture amplitude and
+    texture grain, and the tumour's attenuation, heterogeneity and margin. Each aspect drives its own
+    family of features."""
+    weight = 0.42
+    aspect = weight * z + np.sqrt(1 - weight ** 2) * rng.standard_normal(8)
     zz, yy, xx = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in SHAPE), indexing="ij")
     mm = (zz * SPACING[2], yy * SPACING[1], xx * SPACING[0])
     centre = [s * d / 2 for s, d in zip(SHAPE, (SPACING[2], SPACING[1], SPACING[0]))]
 
     body = ((mm[1] - centre[1]) / 70) ** 2 + ((mm[2] - centre[2]) / 74) ** 2 <= 1
-    axes = rng.normal([48, 44, 58], [4, 4, 5])
+    axes = rng.normal([48, 44, 58], [2, 2, 2.5]) * (1 - 0.06 * aspect[6])       # a shrunken liver
     shift = rng.normal([0, -8, -10], [3, 3, 3])
     nodules = ndimage.gaussian_filter(rng.standard_normal(SHAPE), 2.0)
     nodules *= 0.18 * (1 + np.tanh(0.8 * aspect[0])) / nodules.std()          # surface nodularity
@@ -138,7 +139,9 @@ def _volume(rng: np.random.Generator, z: float, offset: float, noise: float) -> 
     for _ in range(n_tumours):
         radius = float(np.clip(rng.lognormal(np.log(11), 0.3), 6, 22))
         c = liver_idx[rng.integers(len(liver_idx))] * np.array([SPACING[2], SPACING[1], SPACING[0]])
-        tumours |= sum(((m - ci) / radius) ** 2 for m, ci in zip(mm, c)) <= 1
+        bumps = ndimage.gaussian_filter(rng.standard_normal(SHAPE), 1.5)
+        margin = 1 + 0.2 * (1 + np.tanh(aspect[7])) * bumps / bumps.std()
+        tumours |= sum(((m - ci) / radius) ** 2 for m, ci in zip(mm, c)) <= margin         # an irregular margin
         diameter = max(diameter, 2 * radius / 10)
     tumours &= liver
 

@@ -1,8 +1,10 @@
 """Cohort ingest: read a cohort folder or zip, check everything, store all of it or nothing.
 
 A cohort folder holds ``clinical.csv`` (or ``.xlsx``), optional ``images/`` and ``masks/``
-(one volume per patient, named by patient_id) and an optional ``features.csv`` of features
-extracted elsewhere (patient_id, region, one column per feature). Every problem is collected
+(one volume per patient, named by patient_id), optional ``masks_reader2/`` (a second reader's
+masks of some or all patients, same labels, stored as mask source ``reader2`` for the
+reproducibility of features) and an optional ``features.csv`` of features extracted elsewhere
+(patient_id, region, one column per feature). Every problem is collected
 before anything is written; then the files go into the study's store and the rows into the
 database in one transaction.
 """
@@ -23,6 +25,8 @@ from core.store import REGIONS, Study
 
 ROLES = ("training", "validation", "external")
 IMPORTED = "imported"  # mask_source and settings hash of features.csv rows
+READER2 = "reader2"    # mask source of masks_reader2/
+MASK_FOLDERS = {"masks": "manual", "masks_reader2": READER2}  # cohort sub-folder -> mask source
 
 
 class CohortError(ValueError):
@@ -41,14 +45,16 @@ class CohortPlan:
     patients: pd.DataFrame
     clinical: pd.DataFrame
     images: pd.DataFrame = field(default_factory=pd.DataFrame)   # + column 'file' (prepared .nii.gz)
-    masks: pd.DataFrame = field(default_factory=pd.DataFrame)    # + column 'file'
+    masks: pd.DataFrame = field(default_factory=pd.DataFrame)    # + column 'file'; source manual or reader2
     features: pd.DataFrame = field(default_factory=pd.DataFrame)
     problems: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
-        """Counts shown before storing: patients, events, images, masks, features."""
+        """Counts shown before storing: patients, events, images, masks (manual, second reader's), features."""
+        sources = self.masks["source"].value_counts() if len(self.masks) else pd.Series(dtype=int)
         return {"patients": len(self.patients), "events": int(self.patients["ptlf"].sum()) if len(self.patients) else 0,
-                "images": len(self.images), "masks": len(self.masks),
+                "images": len(self.images), "masks": int(sources.get("manual", 0)),
+                "reader2_masks": int(sources.get(READER2, 0)),
                 "clinical_variables": int(self.clinical["variable"].nunique()) if len(self.clinical) else 0,
                 "imported_features": int(self.features["feature"].nunique()) if len(self.features) else 0}
 
@@ -129,11 +135,13 @@ def _prepare_folder(source: Path, folder: Path, work: Path) -> CohortPlan:
     ids = set(patients["patient_id"].dropna()) if len(patients) else set()
 
     plan = CohortPlan(source=str(source), patients=patients, clinical=clinical)
-    images, masks = _volumes(folder / "images", "images", problems), _volumes(folder / "masks", "masks", problems)
+    images = _volumes(folder / "images", "images", problems)
+    masks = {name: _volumes(folder / name, name, problems) for name in MASK_FOLDERS}
     if images:
         _match_ids(ids, set(images), table.name, "images", problems)
-    for pid in sorted(set(masks) - set(images)):
-        problems.append(f"masks/{masks[pid].name}: patient {pid} has a mask but no image in images/")
+    for name, found in masks.items():
+        for pid in sorted(set(found) - set(images)):
+            problems.append(f"{name}/{found[pid].name}: patient {pid} has a mask but no image in images/")
     (work / "volumes").mkdir()
     plan.images, plan.masks = _prepare_volumes(images, masks, ids, work / "volumes", problems)
     features_csv = folder / "features.csv"
@@ -198,8 +206,9 @@ def _match_ids(table_ids: set[str], image_ids: set[str], table: str, label: str,
         problems.append(f"{label}/: patient {pid} has an image but no row in {table}")
 
 
-def _prepare_volumes(images: dict[str, Path], masks: dict[str, Path], ids: set[str], out: Path,
+def _prepare_volumes(images: dict[str, Path], masks: dict[str, dict[str, Path]], ids: set[str], out: Path,
                      problems: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Checked copies of every image and of its masks (``masks``: cohort sub-folder -> patient -> path)."""
     image_rows, mask_rows = [], []
     for pid, path in images.items():
         rel = f"images/{path.name}"
@@ -212,17 +221,19 @@ def _prepare_volumes(images: dict[str, Path], masks: dict[str, Path], ids: set[s
         img.write_nifti(clean, file)
         image_rows.append({"patient_id": pid, "source_format": img.source_format(path), "file": str(file),
                            **img.geometry(clean)})
-        if pid not in masks:
-            continue
-        mrel = f"masks/{masks[pid].name} (patient {pid})"
-        try:
-            clean_mask = read_mask(masks[pid], clean)
-        except img.ImageReadError as exc:
-            problems.extend(f"{mrel}: {p}" for p in exc.problems)
-            continue
-        mfile = out / f"{pid}_mask.nii.gz"
-        img.write_nifti(clean_mask, mfile)
-        mask_rows.append({"patient_id": pid, "source": "manual", "file": str(mfile), **img.mask_volumes(clean_mask)})
+        for folder, found in masks.items():
+            if pid not in found:
+                continue
+            mrel = f"{folder}/{found[pid].name} (patient {pid})"
+            try:
+                clean_mask = read_mask(found[pid], clean)
+            except img.ImageReadError as exc:
+                problems.extend(f"{mrel}: {p}" for p in exc.problems)
+                continue
+            mfile = out / f"{pid}_{folder}.nii.gz"
+            img.write_nifti(clean_mask, mfile)
+            mask_rows.append({"patient_id": pid, "source": MASK_FOLDERS[folder], "file": str(mfile),
+                              **img.mask_volumes(clean_mask)})
     return pd.DataFrame(image_rows), pd.DataFrame(mask_rows)
 
 

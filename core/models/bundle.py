@@ -38,6 +38,7 @@ from core.versions import package_versions
 
 SCHEMA = "ptlf-model-bundle/1"
 KIND = "bundle"  # model kind under which an imported bundle is registered in a study
+RESERVED = frozenset({"sha256", "signature"})  # keys of a bundle file beside its content
 
 
 class BundleError(ValueError):
@@ -60,10 +61,17 @@ def canonical(content: dict[str, Any]) -> bytes:
 @dataclass(frozen=True)
 class Bundle:
     """A loaded, checksum-verified bundle; ``content`` is the JSON without its checksum and
-    signature; ``signature``: the signature block (None: unsigned), see ``provenance``."""
+    signature; ``signature``: the signature block (None: unsigned), see ``provenance``.
+
+    Content given with ``sha256`` or ``signature`` keys (a bundle file's JSON, edited) loses them:
+    they belonged to other content, and the bundle is unsigned until ``signed``."""
 
     content: dict[str, Any]
     signature: dict[str, Any] | None = None
+
+    def __post_init__(self):
+        if not RESERVED.isdisjoint(self.content):
+            object.__setattr__(self, "content", {k: v for k, v in self.content.items() if k not in RESERVED})
 
     @property
     def sha256(self) -> str:
@@ -157,7 +165,8 @@ class Bundle:
 
     @classmethod
     def from_json(cls, text: str, source: str = "bundle") -> "Bundle":
-        """Parse and verify; BundleError when the schema or the checksum does not match."""
+        """Parse and verify the schema, checksum and required keys (BundleError naming the problem); the
+        signature is parsed, not judged: see ``check_signature``."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

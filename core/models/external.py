@@ -21,8 +21,8 @@ from scipy.special import expit
 
 from core.analysis import AnalysisParams, evaluate_cohort
 from core.models.bundle import Bundle, BundleError, register_bundle
-from core.models.recalibration import (METHODS, Update, describe, estimate_updates, imprecision, linear_predictors,
-                                       recalibrated_bundle, usable)
+from core.models.recalibration import (METHODS, Update, check_choice, describe, estimate_updates, imprecision,
+                                       linear_predictors, recalibrated_bundle, usable)
 from core.models.three import MODEL_NAMES
 from core.stats._json import jsonable
 
@@ -163,11 +163,14 @@ def _recalibration(scored: Scored, bundle: Bundle, method: str, params: Analysis
     cutoffs = {name: float(u.risk(bundle.content["cutoffs"][name])) for name, u in fitted.items()}
     evaluation = evaluate_cohort(scored.y, recal[list(fitted)], cutoffs, params, fitted_here=True)
     center = scored.center
-    return {"description": METHODS[method],
-            "models": {name: {**u.to_dict(params.level), "metrics": evaluation["metrics"][name],
-                              "saveable": usable(name, u, center) is None, "why_not": usable(name, u, center)}
-                       if isinstance(u, Update) else {"note": u, "saveable": False, "why_not": usable(name, u, center)}
-                       for name, u in updates.items()},
+
+    def row(name: str, update: Update | str) -> dict[str, Any]:
+        why_not = usable(name, update, center)
+        estimates = ({**update.to_dict(params.level), "metrics": evaluation["metrics"][name]}
+                     if isinstance(update, Update) else {"note": update})
+        return {**estimates, "saveable": why_not is None, "why_not": why_not}
+
+    return {"description": METHODS[method], "models": {name: row(name, u) for name, u in updates.items()},
             "curves": {"calibration": evaluation["curves"]["calibration"]},
             "warnings": [w for name, u in fitted.items() if (w := imprecision(u, name, center))]}
 
@@ -178,15 +181,9 @@ def recalibrate_bundle(study, bundle: Bundle, center: str, method: str, *, model
     """Recalibrate ``models`` of ``bundle`` on ``center`` by ``method``; the new bundle, signed by this
     installation, is registered in ``study`` (and written to ``out``), and the step audited.
 
-    BundleError names each chosen model that cannot be recalibrated (one outcome class, separation,
-    a slope not above 0): nothing is written then."""
-    if method not in METHODS:
-        raise BundleError(f"recalibration method must be one of {list(METHODS)}, got {method!r}")
-    if not models:
-        raise BundleError("choose at least one model to recalibrate")
-    unknown = [m for m in models if m not in MODEL_NAMES]
-    if unknown:
-        raise BundleError(f"unknown model(s) {unknown}; the models are {list(MODEL_NAMES)}")
+    ValueError for an unknown method or model; BundleError naming each chosen model that cannot be
+    recalibrated (one outcome class, separation, a slope not above 0): nothing is written then."""
+    check_choice(list(models), method)
     scored = score_centre(study, bundle, center, mask_source, allow_other_settings)
     updates = estimate_updates(scored.y, scored.lps[list(models)], method)
     refused = [why for name, u in updates.items() if (why := usable(name, u, center))]

@@ -4,8 +4,9 @@ Values are checked against the catalogue's plausible ranges (refused outside the
 training ranges (warned outside them). Features come from a stored patient, or are
 extracted from the CT and mask with the bundle's own settings, after the CT and the mask
 pass the checks ingest applies (``core.cohort.checks``); with no mask, a segmentation model
-draws one first. A CI too wide to inform is said so, with the training cohort's size.
-Nothing about the patient is stored here.
+draws one first. A CI too wide to inform is said so, with the training cohort's size. A
+recalibrated bundle (``core.models.recalibration``) carries the updated coefficients and
+covariance, so its risk and CI are the recalibrated ones. Nothing about the patient is stored here.
 """
 from __future__ import annotations
 

@@ -83,7 +83,12 @@ def _maximise(X: np.ndarray, y: np.ndarray, beta: np.ndarray, free: np.ndarray,
     current = penalized_loglik(X, y, beta)
     sub = np.ix_(free, free)
     for it in range(1, max_iter + 1):
-        score, info, hessian = _derivatives(X, y, beta)
+        try:
+            score, info, hessian = _derivatives(X, y, beta)
+        except np.linalg.LinAlgError:      # far out on a profile the information is numerically singular
+            return beta, False, it
+        if not (np.isfinite(score).all() and np.isfinite(hessian).all()):
+            return beta, False, it
         step = np.zeros_like(beta)
         try:
             np.linalg.cholesky(-hessian[sub])

@@ -89,20 +89,32 @@ def icc(ratings, kind: str = "ICC(2,1)", *, level: float = 0.95) -> dict:
 
 
 def icc_features(first: pd.DataFrame, second: pd.DataFrame, kind: str = "ICC(2,1)") -> pd.Series:
-    """ICC per feature between two measurements of the same patients.
+    """ICC per feature between two measurements of the same patients (see ``icc_measurements``)."""
+    return icc_measurements([first, second], kind)
 
-    first, second: DataFrames indexed by patient_id, one column per feature; only patients
-    and features present in both are used (>= 2 patients needed). Returns Series of ICC by
-    feature (NaN where a feature has missing values or no variance).
+
+def icc_measurements(measurements, kind: str = "ICC(2,1)") -> pd.Series:
+    """ICC per feature over k >= 2 measurements of the same patients (k raters or mask sources).
+
+    measurements: DataFrames indexed by patient_id, one column per feature; only patients
+    (in the first frame's order, repeats kept: a bootstrap replicate's draw) and features
+    present in all are used (>= 2 patients needed). Returns Series of ICC by feature (NaN
+    where a feature has missing values or no variance).
     """
     _check_kind(kind)
-    patients = first.index.intersection(second.index)
-    features = first.columns.intersection(second.columns)
-    if len(patients) < 2:
-        raise ValueError(f"ICC needs >= 2 patients measured twice; {len(patients)} in common")
-    a = first.loc[patients, features].to_numpy(dtype=float)
-    b = second.loc[patients, features].to_numpy(dtype=float)
-    r = np.stack([a, b], axis=1)                                  # (n, 2, features)
-    values = _icc_value(kind, len(patients), 2, *_mean_squares(r))
+    frames = list(measurements)
+    if len(frames) < 2:
+        raise ValueError(f"ICC needs >= 2 measurements of each patient, got {len(frames)}")
+    features = frames[0].columns
+    for frame in frames[1:]:
+        features = features.intersection(frame.columns, sort=False)
+    common = set(frames[0].index)
+    for frame in frames[1:]:
+        common &= set(frame.index)
+    patients = [p for p in frames[0].index if p in common]
+    if len(set(patients)) < 2:
+        raise ValueError(f"ICC needs >= 2 patients measured in every source; {len(set(patients))} in common")
+    r = np.stack([f.loc[patients, features].to_numpy(dtype=float) for f in frames], axis=1)   # (n, k, features)
+    values = _icc_value(kind, len(patients), len(frames), *_mean_squares(r))
     values = np.where(np.isnan(r).any(axis=(0, 1)), np.nan, values)
     return pd.Series(values, index=features, name=kind)

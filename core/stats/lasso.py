@@ -52,6 +52,7 @@ PROB_MIN = 1e-9       # glmnet.control(pmin): probabilities clipped in dev.ratio
 MIN_WEIGHT = 1e-9     # floor on IRLS weights p(1-p)
 FDEV = 1e-5           # glmnet.control(fdev): minimum gain in deviance explained
 DEV_MAX = 0.999       # glmnet.control(devmax): maximum deviance explained
+QUADRATIC_EXIT = 1e-4  # an IRLS step this small on unchanged signs leaves an error of order its square
 MIN_LAMBDAS = 5       # glmnet.control(mnlam): lambdas fitted before the path may stop
 
 
@@ -249,8 +250,8 @@ def _irls(Xs: np.ndarray, y: np.ndarray, lam: float, b0: float, beta: np.ndarray
         same_signs = np.array_equal(np.sign(new_b), np.sign(b))
         b0, b, eta, current = new_b0, new_b, new_eta, new
         # a full Newton step on unchanged signs converges quadratically: after a step of size
-        # sqrt(tol) the error left is of order tol
-        if change < tol or (change < np.sqrt(tol) and halvings == 0 and same_signs):
+        # QUADRATIC_EXIT the error left is of order its square
+        if change < tol or (change < QUADRATIC_EXIT and halvings == 0 and same_signs):
             break
     out = np.zeros(Xs.shape[1])
     out[idx] = b
@@ -281,6 +282,11 @@ def _solve_path(Xs: np.ndarray, y: np.ndarray, lambdas: np.ndarray, tol: float, 
     for i, lam in enumerate(lambdas):
         used = 0
         working = (beta != 0) | (np.abs(grad) > 2 * lam - previous_lam)
+        if i >= 2 and np.isclose(np.log(lambdas[i - 1] / lam), np.log(lambdas[i - 2] / lambdas[i - 1])):
+            # evenly spaced log-lambdas: start from the path extrapolated where no sign would change
+            guess = 2 * coefs[i - 1] - coefs[i - 2]
+            if np.array_equal(np.sign(guess), np.sign(beta)):
+                b0, beta = 2 * intercepts[i - 1] - intercepts[i - 2], guess
         for _ in range(p + 1):
             b0, beta, it = _irls(Xs, y, lam, b0, beta, np.flatnonzero(working), tol, max_irls)
             used += it

@@ -30,16 +30,17 @@ class ColumnRanks:
         starts[1:] = ordered[1:] != ordered[:-1]
         # tie-group id of each sorted position, unique over columns: groups of column j are j*n ...
         self.group = np.cumsum(starts, axis=0) - 1 + np.arange(p) * n
+        # columns without tied values (most radiomics features): ranks are cumulative weights in sorted order
+        self.tie_free = starts.all(axis=0)
+        self._order_free = np.ascontiguousarray(self.order[:, self.tie_free].T)       # (k, n)
+        tied = np.flatnonzero(~self.tie_free)
+        self._order_tied = self.order[:, tied]
+        self._group_tied = self.group[:, tied] - tied * n + np.arange(len(tied)) * n
+        self._events = (None, None)                                                  # (y bytes, sorted events)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.X.shape
-
-    def _group_weights(self, sorted_weights: np.ndarray) -> np.ndarray:
-        """Total weight of every tie group from the weights in sorted order (n, p): (p, n), row j
-        holding column j's groups (then zeros)."""
-        n, p = self.shape
-        return np.bincount(self.group.ravel(), weights=sorted_weights.ravel(), minlength=n * p).reshape(p, n)
 
     def ranks(self, w: np.ndarray | None = None, columns: np.ndarray | None = None) -> np.ndarray:
         """Average ranks (n, p) of each patient among the weighted rows (scipy's 'average' method
@@ -69,23 +70,43 @@ class ColumnRanks:
         w = np.ones(n) if w is None else np.asarray(w, dtype=float)
         w1, w0 = w * (y == 1), w * (y == 0)
         n1, n2 = w1.sum(), w0.sum()
-        sorted_weights = w[self.order]
-        totals = self._group_weights(sorted_weights)
-        ties = bool((totals > 1).any())
+        free_w = w[self._order_free]                                       # (k, n) weights in sorted order
+        tied_w = w[self._order_tied]
+        tied_totals = self._tied_totals(tied_w)
+        ties = bool((free_w > 1).any() or (tied_totals > 1).any())
         if not (n1 > 8 and n2 > 8) and not ties:                            # scipy's exact distribution
             expanded = np.repeat(self.X, w.astype(int), axis=0)
             labels = np.repeat(y, w.astype(int))
             return stats.mannwhitneyu(expanded[labels == 1], expanded[labels == 0], axis=0).pvalue
-        average = np.cumsum(totals, axis=1) - (totals - 1) / 2              # average rank of each group
-        r1 = (self._group_weights(sorted_weights * (y == 1)[self.order]) * average).sum(axis=1)
+        free_events, tied_events = self._sorted_events(y)
+        r1, tie_term = np.empty(p), np.empty(p)
+        average = np.cumsum(free_w, axis=1) - (free_w - 1) / 2              # a patient repeated w times
+        r1[self.tie_free] = (free_w * free_events * average).sum(axis=1)
+        tie_term[self.tie_free] = (free_w ** 3 - free_w).sum(axis=1)
+        average = np.cumsum(tied_totals, axis=1) - (tied_totals - 1) / 2   # average rank of each group
+        r1[~self.tie_free] = (self._tied_totals(tied_w * tied_events) * average).sum(axis=1)
+        tie_term[~self.tie_free] = (tied_totals ** 3 - tied_totals).sum(axis=1)
         u1 = r1 - n1 * (n1 + 1) / 2
         u = np.maximum(u1, n1 * n2 - u1)
         total = n1 + n2
-        tie_term = (totals ** 3 - totals).sum(axis=1)
         s = np.sqrt(n1 * n2 / 12 * ((total + 1) - tie_term / (total * (total - 1))))
         with np.errstate(divide="ignore", invalid="ignore"):
             z = (u - n1 * n2 / 2 - 0.5) / s
         return np.clip(2 * special.ndtr(-z), 0.0, 1.0)
+
+    def _tied_totals(self, sorted_weights: np.ndarray) -> np.ndarray:
+        """Total weight of every tie group of the columns with ties, from their weights in sorted
+        order (n, t): (t, n), row j holding that column's groups (then zeros)."""
+        n, t = sorted_weights.shape
+        return np.bincount(self._group_tied.ravel(), weights=sorted_weights.ravel(), minlength=n * t).reshape(t, n)
+
+    def _sorted_events(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(y == 1) in the sorted order of the tie-free (k, n) and tied (n, t) columns, kept for the last y."""
+        key = y.tobytes()
+        if self._events[0] != key:
+            events = (y == 1).astype(float)
+            self._events = (key, (events[self._order_free], events[self._order_tied]))
+        return self._events[1]
 
     def scaled_ranks(self, columns: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
         """Ranks of the given features on the weighted rows, centred and scaled so that the dot

@@ -9,8 +9,9 @@ Steps (counts after each in ``counts_``, the paper's 3,748 -> 410 -> 45 -> 10):
    constant features (``dropped_constant_``);
 2. z-score: ``means_`` and ``sds_`` (SD with ddof=1) from the training cohort; univariate
    Mann-Whitney U P values (two-sided) of every feature in ``univariate_p_``;
-3. optional reproducibility filter: ICC (``icc_kind``) between ``X`` and a second
-   measurement ``X_retest`` of the same patients, keeping ICC >= ``icc_threshold``;
+3. optional reproducibility filter: ICC (``icc_kind``) between ``X`` and one or more further
+   measurements ``X_retest`` of (some of) the same patients (another reader's masks, perturbed
+   masks), keeping ICC >= ``icc_threshold`` (``icc_``);
 4. redundancy: of every pair with Spearman |rho| > ``spearman_threshold`` the member with
    the higher univariate P goes (greedy in order of increasing P; ``redundant_`` maps each
    removed feature to the kept one that removed it);
@@ -49,7 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from core.stats._checks import binary_outcome
 from core.stats._json import jsonable
-from core.stats.icc import KINDS, icc_features
+from core.stats.icc import KINDS, icc_measurements
 from core.stats.lasso import LassoCV, lasso_logistic_cv
 from core.stats.logistic import fit_logistic
 from core.stats.ranks import ColumnRanks, greedy_redundancy
@@ -150,7 +151,8 @@ class RadiomicsSelector(BaseEstimator):
             sample_weight: np.ndarray | None = None, column_ranks: ColumnRanks | None = None,
             funnel: bool = True) -> "RadiomicsSelector":
         """Learn the selection from training features X (patients x features) and outcome y
-        (0/1; a Series is aligned by patient_id). X_retest: second measurement for ICC.
+        (0/1; a Series is aligned by patient_id). X_retest: a further measurement of the features
+        (or a list of them) for the ICC filter.
 
         sample_weight: (n,) how many times each patient counts (a bootstrap replicate's draw
         counts; 0 leaves a patient out); column_ranks: ``ColumnRanks`` of ``X``'s columns, to
@@ -245,11 +247,13 @@ class RadiomicsSelector(BaseEstimator):
         self.icc_ = None
         candidates = np.arange(len(keep))                   # positions in keep
         if X_retest is not None:
-            measured = X.index.isin(X_retest.index) & (w > 0)
-            rows = np.repeat(np.flatnonzero(measured), w[measured].astype(int))
-            first = X.iloc[rows][list(names[keep])].reset_index(drop=True)
-            second = X_retest.reindex(index=X.index[rows], columns=list(names[keep])).reset_index(drop=True)
-            self.icc_ = icc_features(first, second, self.icc_kind).reindex(names[keep])
+            others = list(X_retest) if isinstance(X_retest, (list, tuple)) else [X_retest]
+            measured = X.index.isin(set.intersection(*(set(o.index) for o in others))) & (w > 0)
+            drawn = X.index[np.repeat(np.flatnonzero(measured), w[measured].astype(int))]   # a draw's repeats kept
+            columns = list(names[keep])
+            self.icc_ = icc_measurements([X.reindex(index=drawn, columns=columns)]
+                                         + [o.reindex(index=drawn, columns=columns) for o in others],
+                                         self.icc_kind).reindex(names[keep])
             candidates = np.flatnonzero((self.icc_ >= self.icc_threshold).to_numpy())
             counts["icc"] = len(candidates)
             self._require(candidates, "icc", f"{self.icc_kind} >= {self.icc_threshold}")
@@ -413,6 +417,7 @@ class RadiomicsSelector(BaseEstimator):
             "lasso_cv": self.lasso_table_,
             "lasso_path": self.lasso_path_,
             "radscore_method": self.radscore_method_,
+            "icc": self.icc_ if getattr(self, "icc_", None) is not None else {},
             "dropped_nan": list(self.dropped_nan_),
             "dropped_constant": list(self.dropped_constant_),
             "warnings": list(self.warnings_),

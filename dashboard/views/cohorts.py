@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.cohort.archive import ArchiveError, Limits, copy_upload
-from core.cohort.ingest import ROLES, CohortError, prepare, store
+from core.cohort.ingest import READER2, ROLES, CohortError, prepare, store
 from dashboard import errors, session, tables
 
 st.title("Cohorts")
@@ -20,10 +20,14 @@ centers = session.centers()
 
 if centers.empty:
     st.info("No centres yet. Upload the training centre's cohort first, then each validation centre's.")
-else:
-    shown = centers.drop(columns=["source"]).rename(columns={
+else:  # a second reader's masks are a mask source of their own, not a model's
+    reader2 = [len(session.read("masks", c, READER2)) for c in centers["center"]]
+    shown = centers.assign(model_masks=centers["model_masks"] - reader2)
+    shown.insert(shown.columns.get_loc("manual_masks") + 1, "reader2_masks", reader2)
+    shown = shown.drop(columns=["source"]).rename(columns={
         "center": "Centre", "role": "Role", "patients": "Patients", "events": "PTLF events", "images": "Images",
-        "manual_masks": "Manual masks", "model_masks": "Model masks", "created_at": "Added"})
+        "manual_masks": "Manual masks", "reader2_masks": "Second reader's masks", "model_masks": "Model masks",
+        "created_at": "Added"})
     tables.table(shown, "centres", key="cohort-centres")
 
 UPLOAD_LIMIT = Limits(max_upload=int(st.get_option("server.maxUploadSize")) << 20)
@@ -49,7 +53,8 @@ def _write_upload(work: Path) -> Path | None:
         return None
     suffix = ".xlsx" if clinical.name.lower().endswith(".xlsx") else ".csv"
     files = {f"clinical{suffix}": clinical.getvalue()}
-    for folder, key in (("images", "upload_images"), ("masks", "upload_masks")):
+    for folder, key in (("images", "upload_images"), ("masks", "upload_masks"),
+                        ("masks_reader2", "upload_masks_reader2")):
         for f in st.session_state.get(f"{key}_{round_}") or []:
             files[f"{folder}/{Path(f.name).name}"] = f.getvalue()
     return copy_upload(files, work / "cohort")
@@ -62,8 +67,10 @@ round_ = st.session_state.get("upload_round", 0)
 
 st.subheader("Upload a cohort")
 st.caption("A cohort is `clinical.csv` (patient_id, ptlf, clinical columns), `images/<patient_id>.nii.gz` "
-           "(or .nrrd, or a DICOM series folder, zipped) and optional `masks/<patient_id>.nii.gz` "
-           "(0 background, 1 non-tumoral liver, 2 tumour). Nothing is stored until the check passes.")
+           "(or .nrrd, or a DICOM series folder, zipped), optional `masks/<patient_id>.nii.gz` "
+           "(0 background, 1 non-tumoral liver, 2 tumour) and optional `masks_reader2/<patient_id>.nii.gz`, "
+           "a second reader's masks for the reproducibility of features (mask source `reader2`). "
+           "Nothing is stored until the check passes.")
 cols = st.columns([2, 1, 2])
 center = cols[0].text_input("Centre name", key="upload_center", placeholder="e.g. hospital_a").strip()
 has_training = "training" in set(centers["role"])
@@ -74,12 +81,14 @@ mode = cols[2].radio("Upload as", ("zip", "files"), key="upload_mode", horizonta
 if mode == "zip":
     st.file_uploader("Cohort .zip", type=["zip"], key=f"upload_zip_{round_}", on_change=_forget_check)
 else:
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     c1.file_uploader("clinical.csv or .xlsx", type=["csv", "xlsx"], key=f"upload_clinical_{round_}", on_change=_forget_check)
     c2.file_uploader("Images (<patient_id>.nii.gz / .nrrd)", type=["gz", "nii", "nrrd"], accept_multiple_files=True,
                      key=f"upload_images_{round_}", on_change=_forget_check)
     c3.file_uploader("Masks, optional", type=["gz", "nii", "nrrd"], accept_multiple_files=True,
                      key=f"upload_masks_{round_}", on_change=_forget_check)
+    c4.file_uploader("Second reader's masks, optional", type=["gz", "nii", "nrrd"], accept_multiple_files=True,
+                     key=f"upload_masks_reader2_{round_}", on_change=_forget_check)
 
 exists = bool(center) and center in set(centers["center"])
 replace = False

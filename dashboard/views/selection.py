@@ -52,7 +52,7 @@ STEPS = {
     "top_k": f"Top {params['top_k']} by |coefficient|",
 }
 steps = [(STEPS.get(k, k), int(v)) for k, v in live["counts"].items()]
-key = (settings["train"], settings["mask_source"], tuple(sorted((k, str(v)) for k, v in params.items())))
+key = (tuple(settings["train"]), settings["mask_source"], tuple(sorted((k, str(v)) for k, v in params.items())))
 
 left, right = st.columns([1, 1])
 with left:

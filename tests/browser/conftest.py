@@ -48,7 +48,7 @@ def server(tmp_path_factory):
            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
            "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", "--", "--study", str(study)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "PTLF_HOME": str(folder / "key-home")})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

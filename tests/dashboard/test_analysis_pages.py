@@ -29,7 +29,10 @@ def test_models_page_shows_every_evaluation(analysed):
     assert "DeLong" in texts and "Youden cut-off" in texts
     overview = at.dataframe[0].value
     assert list(overview.columns) == ["Centre", "Clinical", "Radiomics", "Combined"]
-    assert overview["Combined"].str.match(r"^\d\.\d{3} \(\d\.\d{3}\u2013\d\.\d{3}\)$").all()  # AUC (CI), 3 decimals
+    # AUC (CI), 3 decimals; the training centre's optimism-corrected AUC beside it
+    assert overview["Combined"].str.match(r"^\d\.\d{3} \(\d\.\d{3}\u2013\d\.\d{3}\)(; corrected \d\.\d{3})?$").all()
+    assert overview["Combined"].str.contains("corrected").sum() == 1
+    assert any("Internal validation: bootstrap optimism" in i.value for i in at.info)
     # the validation centre
     at.segmented_control(key="models_centre").set_value("hospital_b").run()
     assert not _problems(at) and _charts(at) == 3
@@ -40,7 +43,22 @@ def test_selection_page(analysed):
     at = analysed.switch_page("views/selection.py").run()
     assert not _problems(at), _problems(at)
     assert any("Radscore =" in c.value for c in at.code)
-    assert _charts(at) == 4  # funnel, coefficient path, CV curve, weights
+    assert _charts(at) == 5  # funnel, coefficient path, CV curve, weights, selection stability
+
+
+def test_moving_a_threshold_updates_the_selection_without_storing(analysed, demo_study):
+    at = analysed.switch_page("views/selection.py").run()
+    stored = session.open_study(str(demo_study)).analyses()
+    before = (at.code[0].value, at.metric[0].value)
+    at.number_input(key="w_top_k").set_value(1).run()
+    assert not _problems(at), _problems(at)
+    assert not at.warning, [w.value for w in at.warning]
+    after = (at.code[0].value, at.metric[0].value)
+    assert after != before, "keeping one feature changes the Radscore and its apparent AUC"
+    assert at.code[0].value.count("(z)") == 1
+    assert session.open_study(str(demo_study)).analyses().equals(stored), "exploring stores nothing"
+    assert _charts(at) == 4, "stability belongs to the saved analysis' thresholds only"
+    assert any("Save as analysis" in c.value for c in at.caption)
 
 
 def test_nomogram_points_add_up(analysed):
@@ -84,3 +102,4 @@ def test_fit_from_models_page(analysed, demo_study):
     assert not _problems(at), _problems(at)
     assert len(session.open_study(str(demo_study)).analyses()) == before + 1
     assert _charts(at) == 3
+
