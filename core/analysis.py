@@ -467,10 +467,11 @@ def _shrinkage(models: ThreeModels, cohorts: dict, outcome: str) -> pd.DataFrame
 
 
 def preview_selection(train_clinical: pd.DataFrame, train_features: pd.DataFrame,
-                      params: AnalysisParams | None = None, **overrides) -> dict:
+                      params: AnalysisParams | None = None, retest_features=None, **overrides) -> dict:
     """The radiomics selection alone, for exploring thresholds: fast, nothing stored.
 
-    Returns the selector's ``to_dict()`` (counts, selected, LASSO path and CV, Radscore),
+    retest_features: further measurements for the ICC filter (as ``run_analysis``). Returns the
+    selector's ``to_dict()`` (counts, selected, LASSO path and CV, Radscore, ICC),
     plus ``apparent_auc`` (with DeLong CI) of the Radscore on the training patients, ``n``
     and ``n_events``; or {"error": message} when no feature survives.
     """
@@ -479,7 +480,7 @@ def preview_selection(train_clinical: pd.DataFrame, train_features: pd.DataFrame
     ids = y.index[y.notna()].intersection(train_features.index, sort=False)
     y = y.loc[ids].astype(int)
     try:
-        selector = params.selector().fit(train_features.loc[ids], y)
+        selector = params.selector().fit(train_features.loc[ids], y, retest_features)
     except ValueError as exc:
         return {"error": str(exc), "n": len(ids), "n_events": int(y.sum())}
     auc = auc_delong(y.to_numpy(), selector.radscore(train_features.loc[ids]).to_numpy(), level=params.level)

@@ -467,3 +467,33 @@ def icc_distribution(table: pd.DataFrame, threshold: float = 0.75, title: str | 
     low = min(0.0, float(shown["icc"].min())) if len(shown) else 0.0       # ICCs may be negative
     fig.update_yaxes(title=kind, range=[low - 0.05, 1.05])
     return _layout(fig, title, boxmode="group", legend=dict(title="region"))
+
+
+def centre_forest(per_centre: pd.DataFrame, pooled: Mapping | None, metric: str, label: str,
+                  reference: float | None = None, title: str | None = None) -> go.Figure:
+    """Internal-external validation: one centre's estimate and CI per row (the centre left out),
+    then the random-effects pooled estimate (diamond) with its CI and, dotted, the prediction
+    interval for a new centre. ``per_centre``: centre, ``metric``, ``metric``_ci_low/_ci_high;
+    ``pooled``: estimate, ci_low, ci_high, pi_low, pi_high (``core.multicentre``)."""
+    rows = per_centre.dropna(subset=[metric])
+    fig = go.Figure(go.Scatter(
+        x=rows[metric], y=rows["centre"].astype(str), mode="markers", name="centre left out",
+        marker=dict(size=10, symbol="square", color="#1f5f8b"),
+        error_x=dict(type="data", symmetric=False, array=rows[f"{metric}_ci_high"] - rows[metric],
+                     arrayminus=rows[metric] - rows[f"{metric}_ci_low"], thickness=2, width=6, color="#1f5f8b"),
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    if pooled:
+        name = "pooled (random effects)"
+        fig.add_trace(go.Scatter(x=[pooled["pi_low"], pooled["pi_high"]], y=[name, name], mode="lines",
+                                 line=dict(color="#d62728", dash="dot", width=2), name="95% prediction interval"))
+        fig.add_trace(go.Scatter(
+            x=[pooled["estimate"]], y=[name], mode="markers", name="pooled estimate (95% CI)",
+            marker=dict(size=15, symbol="diamond", color="#d62728"),
+            error_x=dict(type="data", symmetric=False, array=[pooled["ci_high"] - pooled["estimate"]],
+                         arrayminus=[pooled["estimate"] - pooled["ci_low"]], thickness=3, width=8, color="#d62728")))
+    if reference is not None:
+        fig.add_vline(x=reference, line=dict(color="#888", dash="dash"))
+    fig.update_xaxes(title=label)
+    fig.update_yaxes(categoryorder="array", categoryarray=[*rows["centre"].astype(str)[::-1], "pooled (random effects)"][::-1])
+    return _layout(fig, title, height=max(240, 90 + 46 * (len(rows) + 1)),
+                   legend=dict(orientation="h", x=0, y=-0.25, xanchor="left", yanchor="top"))

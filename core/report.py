@@ -83,9 +83,14 @@ def _analysis(r: dict, segmentation_table: pd.DataFrame | None) -> str:
         + f"<p>Independent clinical predictors: <b>{', '.join(r['clinical']['independent_predictors']) or 'none'}</b></p>"))
     if segmentation_table is not None and len(segmentation_table):
         parts.insert(5, _section("Table 1. Segmentation performance", "9b", _table(segmentation_table.reset_index())))
+    if r.get("harmonisation"):
+        parts.append(_section("Harmonisation across centres", "7, 12d", _harmonisation(r["harmonisation"])))
     parts.append(_section("Radiomics feature selection", "12c, 21", _selection(r)))
     parts.append(_section("Model specification", "22", _equations(r)))
     parts.append(_section("Model performance", "23a", _performance(r, centres)))
+    if r.get("internal_external"):
+        parts.append(_section("Internal-external cross-validation: heterogeneity across centres", "12d, 23b",
+                              _internal_external(r["internal_external"])))
     if "combined" in fitted and r.get("nomogram"):
         parts.append(_section("Nomogram of the combined model", "15, 22", _figure(_plots().nomogram(r["nomogram"]))))
     parts.append(_section("Warnings and limitations", "26", _warnings(r.get("warnings", []))))
@@ -281,6 +286,38 @@ def _methods(p: dict, r: dict) -> str:
             + ".</li></ul>")
 
 
+def _harmonisation(h: dict) -> str:
+    values = pd.DataFrame(h["values"])
+    before, after = (values[values["when"] == w].reset_index(drop=True) for w in ("before", "after"))
+    figure = _figure(_plots().harmonisation(before[h["shown"]], after[h["shown"]], before["centre"], h["shown"],
+                                            title="Most shifted features by centre, before and after"))
+    return (f"<p>{html.escape(h['method'])} of {h['n_features']} radiomics features, reference centre "
+            f"<b>{html.escape(h['reference'])}</b>, fitted on the training centre(s) only; each validating centre was "
+            "harmonised from its own features (its outcomes never read), as a centre receiving the model would. "
+            "ComBat also removes real differences in case mix between centres.</p>" + figure
+            + _table(pd.DataFrame(h["shifts"]).head(30)))
+
+
+def _internal_external(iecv: dict) -> str:
+    per_centre, pooled = pd.DataFrame(iecv["per_centre"]), pd.DataFrame(iecv["pooled"])
+    out = ("<p>Each training centre was left out in turn; the models developed on the others (the whole "
+           "procedure) were validated on it. The centres' AUC (logit scale), calibration slope and "
+           "calibration-in-the-large are pooled by random-effects meta-analysis (REML) with the 95% prediction "
+           "interval for a new centre.</p>")
+    if len(pooled):
+        out += _table(pooled, columns=["model", "metric", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
+                                       "tau2", "i2", "k"])
+        for metric, label, ref in (("auc", "AUC", 0.5), ("calibration_slope", "Calibration slope", 1.0)):
+            match = pooled[(pooled["model"] == "combined") & (pooled["metric"] == metric)]
+            rows = per_centre[per_centre["model"] == "combined"]
+            if len(match) and len(rows):
+                out += _figure(_plots().centre_forest(rows, match.iloc[0].to_dict(), metric, label, ref,
+                                                      title=f"Combined model: {label} by centre left out"))
+    out += _table(per_centre, columns=["centre", "model", "n", "n_events", "auc", "auc_ci_low", "auc_ci_high",
+                                       "calibration_slope", "calibration_intercept"])
+    return out + "".join(f"<div class='warn'>{html.escape(n)}</div>" for n in iecv.get("notes") or [])
+
+
 def _validation_method(p: dict) -> str:
     if not p.get("bootstrap"):
         return "none (apparent performance only)."
@@ -310,6 +347,17 @@ def _selection(r: dict) -> str:
             out += _figure(_plots().stability(stability, order=order, title="Selection stability (bootstrap)"))
         out += _table(selected)
     out += f"<p><code>{html.escape(rad['radscore_formula'])}</code></p>"
+    icc = (r.get("fitted") or {}).get("selector", {}) or {}
+    if icc.get("icc"):
+        from core.radiomics.robustness import icc_frame, robust_summary
+
+        params = r["params"]
+        table = icc_frame(icc["icc"])
+        out += (f"<h3>Reproducibility</h3><p>{html.escape(params['icc_kind'])} of every feature between the analysis' "
+                f"masks and {html.escape(str(params.get('icc_against')))} masks; features below "
+                f"{params['icc_threshold']} were dropped.</p>"
+                + _figure(_plots().icc_distribution(table, params["icc_threshold"]))
+                + _table(robust_summary(table.dropna(subset=["icc"]), params["icc_threshold"])))
     shrink = pd.DataFrame(r.get("shrinkage") or [])
     if len(shrink):
         out += ("<h3>Radscore coefficients: what the refit costs</h3><p>Each Radscore variant used directly as a risk "

@@ -214,7 +214,7 @@ def _in(where, label: str, key: str, lo, hi, step, fmt=None, help=None, cast=flo
 
 def selection_settings() -> None:
     """Every threshold of the radiomics selection."""
-    _widget_defaults(["lambda_choice", "cv_selection", "radscore_coef"])
+    _widget_defaults(["lambda_choice", "cv_selection", "radscore_coef", "icc_against"])
     c = st.columns(6)
     _in(c[0], "Spearman |\u03c1| cut-off", "spearman", 0.1, 1.0, 0.05, "%.2f",
         help="Of every pair of features correlated above this, the one with the higher univariate P goes.")
@@ -225,7 +225,24 @@ def selection_settings() -> None:
                  args=("lambda_choice",), format_func={"1se": "\u03bb.1se", "min": "\u03bb.min"}.get)
     _in(c[4], "Top k features", "top_k", 1, 100, 1, cast=int, help="The largest |LASSO coefficients| kept.")
     _in(c[5], "Seed", "seed", 0, 2**31 - 1, 1, cast=int, help="CV folds and bootstrap.")
-    c = st.columns(2)
+    c = st.columns(4)
+    with c[2]:
+        train = st.session_state.get("an_train") or []
+        held = session.read("mask_sources", train[0]) if train else []
+        options = [None, *(["reader2"] if "reader2" in held else []),
+                   *(["perturbed"] if any(s.startswith("perturbed-") for s in held) else []),
+                   *[s for s in held if s not in ("manual", "reader2", st.session_state.get("an_mask_source"))
+                     and not s.startswith("perturbed-")]]
+        if st.session_state.get("w_icc_against") not in options:
+            st.session_state["w_icc_against"] = None
+            st.session_state["an_icc_against"] = None
+        st.selectbox("Reproducibility filter (ICC) against", options, key="w_icc_against", on_change=_copy,
+                     args=("icc_against",), format_func=lambda s: {None: "none", "reader2": "a second reader's masks",
+                                                                   "perturbed": "perturbed masks"}.get(s, s),
+                     help="Keep only features whose values agree between the analysis' masks and these (ICC). "
+                          "Upload masks_reader2/ with a cohort, or make perturbed masks with `python -m core "
+                          "robustness perturb`, then extract them with the same preset.")
+    _in(c[3], "ICC at least", "icc_threshold", 0.0, 1.0, 0.05, "%.2f")
     with c[0]:
         st.radio("Filters and LASSO's cross-validation", ("inside", "outside"), key="w_cv_selection",
                  horizontal=True, on_change=_copy, args=("cv_selection",), format_func=CV_SELECTION.get,
@@ -326,18 +343,21 @@ def _centres_key(train: list[str]) -> tuple:
     return tuple(k for c in train for k in session.center_key(c))
 
 
-def preview_data(train: list[str], mask_source: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """(clinical, features, settings_hash) of the training centre(s), pooled when several, cached
-    until those centres change."""
-    from core.analysis_cli import feature_set, study_cohort, training_cohort
+def preview_data(train: list[str], mask_source: str, icc_against: str | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, str, list[pd.DataFrame]]:
+    """(clinical, features, settings_hash, further measurements for the ICC filter) of the training
+    centre(s), pooled when several, cached until those centres change."""
+    from core.analysis_cli import feature_set, retest_features, study_cohort, training_cohort
 
-    def load(study, centres, source):
+    def load(study, centres, source, against):
         source, settings_hash = feature_set(study, list(centres), source)
-        clinical, features, _ = training_cohort({c: study_cohort(study, c, source, settings_hash) for c in centres},
-                                          list(centres))
-        return clinical, features, settings_hash
+        cohorts = {c: study_cohort(study, c, source, settings_hash) for c in centres}
+        clinical, features, _ = training_cohort(cohorts, list(centres))
+        retest = retest_features(study, list(centres), source, settings_hash, against, cohorts)
+        return clinical, features, settings_hash, retest
 
-    return session.cached_call(load, tuple(train), mask_source, key=("preview-data", *_centres_key(train), mask_source))
+    return session.cached_call(load, tuple(train), mask_source, icc_against,
+                               key=("preview-data", *_centres_key(train), mask_source, icc_against))
 
 
 def preview(train: list[str], mask_source: str, params: dict) -> dict:
@@ -345,13 +365,13 @@ def preview(train: list[str], mask_source: str, params: dict) -> dict:
     per settings: what the Feature selection page redraws when a threshold moves."""
     from core.analysis import preview_selection
 
-    clinical, features, settings_hash = preview_data(train, mask_source)
+    clinical, features, settings_hash, retest = preview_data(train, mask_source, params.get("icc_against"))
     keys = ("spearman", "univariate_p", "lambda_choice", "top_k", "cv_folds", "cv_selection", "radscore_coef",
-            "seed", "n_lambda", "lambda_min_ratio", "method", "outcome")
+            "seed", "n_lambda", "lambda_min_ratio", "method", "outcome", "icc_threshold", "icc_kind", "icc_against")
     chosen = {k: params[k] for k in keys if k in params}
 
     def run(study, center, source, digest):
-        return preview_selection(clinical, features, **chosen)
+        return preview_selection(clinical, features, retest_features=retest or None, **chosen)
 
     return session.cached_call(run, tuple(train), mask_source, tuple(sorted(chosen.items())),
                                key=("preview", *_centres_key(train), mask_source, settings_hash,

@@ -9,9 +9,11 @@ $py -m core demo --out "$cohort"
 $py -m core ingest --study "$study" --center hospital_a --role training --cohort "$cohort/hospital_a"
 $py -m core ingest --study "$study" --center hospital_b --role validation --cohort "$cohort/hospital_b"
 for center in hospital_a hospital_b; do
-  $py -m core extract --study "$study" --center "$center" --preset quick
+  $py -m core extract --study "$study" --center "$center" --preset quick --no-progress
 done
-$py -m core analyze --study "$study" --train hospital_a --validate hospital_b --out "${study%.duckdb}.study/analysis.json" \
+# The second reader's masks of 20 training patients, for the reproducibility (ICC) filter.
+$py -m core extract --study "$study" --center hospital_a --mask-source reader2 --preset quick --no-progress
+$py -m core analyze --study "$study" --train hospital_a --validate hospital_b --no-progress --out "${study%.duckdb}.study/analysis.json" \
   --report "${study%.duckdb}.study/report.html"
 
 # Share the fitted model as a bundle and register it, so the sharing pages have one to show.

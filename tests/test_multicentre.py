@@ -1,8 +1,6 @@
 """Pooled development on several centres and internal-external cross-validation."""
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from core.analysis import run_analysis

@@ -71,12 +71,9 @@ def ct_problems(image: sitk.Image) -> list[str]:
     if array.dtype.itemsize == 1:
         return problems + [f"voxels are {array.dtype} (8 bits): too few for Hounsfield units (air -1000, bone "
                            "above 1000); expected a CT saved as int16, int32 or float"]
-    if array.dtype.kind == "f":
-        finite = np.isfinite(array)
-        if not finite.all():
-            z, y, x = np.argwhere(~finite)[0]
-            return problems + [f"{int(finite.size - finite.sum())} voxels are NaN or infinite (the first at voxel "
-                               f"x={x}, y={y}, z={z}); expected a finite HU value in every voxel"]
+    nonfinite = nonfinite_problems(image)
+    if nonfinite:
+        return problems + nonfinite
     low, high = float(array.min()), float(array.max())
     if low < HU_RANGE[0] or high > HU_RANGE[1]:
         problems.append(f"values run from {low:g} to {high:g}; expected Hounsfield units within "
@@ -85,6 +82,19 @@ def ct_problems(image: sitk.Image) -> list[str]:
         problems.append(f"values span only {low:g} to {high:g}; a CT in Hounsfield units spans far more "
                         "(is it a mask, or a normalised image?)")
     return problems
+
+
+def nonfinite_problems(image: sitk.Image) -> list[str]:
+    """NaN or infinite voxels, counted and the first located, as one readable line (empty when none)."""
+    array = sitk.GetArrayViewFromImage(image)
+    if array.dtype.kind != "f":
+        return []
+    finite = np.isfinite(array)
+    if finite.all():
+        return []
+    z, y, x = np.argwhere(~finite)[0]
+    return [f"{int(finite.size - finite.sum())} voxels are NaN or infinite (the first at voxel x={x}, y={y}, "
+            f"z={z}); expected a finite HU value in every voxel"]
 
 
 def spacing_problems(image: sitk.Image) -> list[str]:

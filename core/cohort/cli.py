@@ -5,13 +5,15 @@ import argparse
 import json
 
 from core.cli_types import SEED_MAX, integer, number
+from core.cohort.demo import DEFAULT_SEED
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="write the synthetic demo cohort folders (one per centre)",
                               description="Write the deterministic synthetic two-centre demo cohort.")
     p.add_argument("--out", required=True, help="folder to write the centres' cohort folders into")
-    p.add_argument("--seed", type=integer(0, SEED_MAX), default=7, help="random seed (default 7)")
+    p.add_argument("--seed", type=integer(0, SEED_MAX), default=DEFAULT_SEED,
+                   help=f"random seed (default {DEFAULT_SEED})")
     p.add_argument("--scale", type=number(0, None, low_open=True), default=1.0,
                    help="cohort size relative to the paper's 147 + 63 patients (default 1.0)")
     p.set_defaults(func=_demo)

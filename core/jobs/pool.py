@@ -1,7 +1,11 @@
 """Run one function over many cases in parallel: a local process pool or a Dask cluster.
 
 Outcomes come back to the calling process in completion order, so that it alone writes the
-results (workers never open the study database). At most one case per worker slot is in
+results (workers never open the study database). Work for GPUs (``gpu=True``) runs on one
+Dask worker per GPU: ``dask="local"`` starts them, one process per visible GPU with
+``CUDA_VISIBLE_DEVICES`` set to it and a ``GPU`` resource of 1 (as dask-cuda's
+LocalCUDACluster does, with plain ``distributed``); on a cluster whose workers declare
+``GPU`` resources (``dask worker --resources GPU=1``, one per GPU) each case asks for one. At most one case per worker slot is in
 flight, so a crash loses only those; the case arguments (for example file bytes shipped to
 another machine) are built one case ahead of a free slot, not all at once. Local workers end
 with the calling process however it ends (:mod:`core.jobs.lifeline`); a stop signal noted by
@@ -57,9 +61,22 @@ def default_workers(memory_per_worker: int | None = None) -> int:
     return max(1, min(cores, psutil.virtual_memory().available // memory_per_worker))
 
 
+def visible_gpus() -> list[str]:
+    """Ids of the CUDA devices this process may use: ``CUDA_VISIBLE_DEVICES``'s entries when it is
+    set, else 0..n-1 for the n devices torch counts (none without torch or CUDA)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and not d.strip().startswith("-")]
+    try:
+        import torch
+    except ImportError:
+        return []
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
 def run_cases(fn: Callable[..., Any], cases: Iterable[tuple[str, tuple]], *, workers: int | None = None,
               dask: "str | Client | None" = None, should_stop: Callable[[], bool] | None = None,
-              poll_s: float = 1.0) -> Iterator[Outcome]:
+              poll_s: float = 1.0, gpu: bool = False) -> Iterator[Outcome]:
     """Yield an :class:`Outcome` per case as each finishes.
 
     ``fn`` must be importable by module and name (workers are fresh interpreters); it is
@@ -73,12 +90,14 @@ def run_cases(fn: Callable[..., Any], cases: Iterable[tuple[str, tuple]], *, wor
     is started again for the rest. A stop signal noted by
     :func:`~core.jobs.signals.deferred_signals` raises :class:`~core.jobs.signals.Interrupted`
     here (within ``poll_s``), and the local workers are killed with their cases.
+    ``gpu``: the cases want a GPU each (see the module docstring); with ``dask="local"`` and
+    no visible GPU, an ordinary LocalCluster runs them.
     """
     pending = iter(cases)
     item = next(pending, None)          # the next case to submit; None when all are submitted
     stopping = False
     while item is not None and not stopping:
-        with _executor(workers, dask, fn.__module__) as (executor, slots):
+        with _executor(workers, dask, fn.__module__, gpu) as (executor, slots):
             in_flight: dict[Future, str] = {}
             broken = False
             while True:
@@ -132,7 +151,8 @@ def _peak_rss_mib() -> float | None:
 
 
 @contextmanager
-def _executor(workers: int | None, dask: "str | Client | None", module: str) -> Iterator[tuple[Executor, int]]:
+def _executor(workers: int | None, dask: "str | Client | None", module: str,
+              gpu: bool = False) -> Iterator[tuple[Executor, int]]:
     """An executor and how many cases it runs at once; shut down without waiting on exit, and
     local workers killed when an exception (a stop signal, the caller closing the generator) ends it.
 
@@ -159,10 +179,16 @@ def _executor(workers: int | None, dask: "str | Client | None", module: str) -> 
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
         return
-    with _dask_client(workers, dask) as client:
-        executor = client.get_executor(pure=False)
+    with _dask_client(workers, dask, visible_gpus() if gpu else []) as client:
+        gpu_workers = _gpu_workers(client) if gpu else {}
+        if gpu_workers:                 # one case per GPU at a time, on the workers that have one
+            executor = client.get_executor(pure=False, resources={"GPU": 1})
+            slots = int(sum(gpu_workers.values()))
+        else:
+            executor = client.get_executor(pure=False)
+            slots = sum(client.nthreads().values())
         try:
-            yield executor, max(1, sum(client.nthreads().values()))
+            yield executor, max(1, slots)
         finally:
             executor.shutdown(wait=False)
 
@@ -174,9 +200,17 @@ def _kill_workers(executor: ProcessPoolExecutor) -> None:
         process.kill()
 
 
+def _gpu_workers(client: "Client") -> dict[str, float]:
+    """Worker address -> its ``GPU`` resource, for the workers that declare one."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    return {address: info["resources"]["GPU"] for address, info in workers.items()
+            if info.get("resources", {}).get("GPU", 0) >= 1}
+
+
 @contextmanager
-def _dask_client(workers: int | None, dask: "str | Client") -> Iterator["Client"]:
-    """The given client, a client of a new LocalCluster (``"local"``), or one connected to an address."""
+def _dask_client(workers: int | None, dask: "str | Client", gpus: list[str] = ()) -> Iterator["Client"]:
+    """The given client, a client of a new local cluster (``"local"``: a LocalCluster, or one
+    worker per GPU of ``gpus``), or one connected to an address."""
     import dask as dask_config
     from distributed import Client, LocalCluster
 
@@ -189,7 +223,19 @@ def _dask_client(workers: int | None, dask: "str | Client") -> Iterator["Client"
         return
     environ = {f"distributed.nanny.pre-spawn-environ.{name}": 1 for name in THREAD_VARIABLES}
     with dask_config.config.set(environ):
-        cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                               processes=True, dashboard_address=None)
+        cluster = gpu_cluster(gpus) if gpus else LocalCluster(
+            n_workers=workers or default_workers(), threads_per_worker=1, processes=True, dashboard_address=None)
     with cluster, Client(cluster) as client:
         yield client
+
+
+def gpu_cluster(gpus: list[str]):
+    """A local ``distributed.SpecCluster`` of one single-threaded worker process per GPU id in
+    ``gpus``: each sees only its GPU (``CUDA_VISIBLE_DEVICES``) and declares ``{"GPU": 1}``."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    spec = {f"gpu-{gpu}": {"cls": Nanny, "options": {"nthreads": 1, "resources": {"GPU": 1},
+                                                      "env": {"CUDA_VISIBLE_DEVICES": gpu}}}
+            for gpu in gpus}
+    return SpecCluster(workers=spec, scheduler={"cls": Scheduler, "options": {"dashboard_address": None}},
+                       name="gpu-cluster")

@@ -36,7 +36,7 @@ def choose_features(study, bundle: Bundle, center: str, mask_source: str | None 
     if sets.empty:
         raise BundleError(f"centre {center!r} has no radiomics features"
                           + (f" from mask source {mask_source!r}" if mask_source else "")
-                          + f": extract them with the bundle's settings first (`python -m core bundle preset` "
+                          + ": extract them with the bundle's settings first (`python -m core bundle preset` "
                             "writes them as a preset file for `python -m core extract --preset`)")
     same = sets[sets["settings_hash"] == bundle.settings_hash]
     if len(same):

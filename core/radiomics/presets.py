@@ -29,8 +29,9 @@ import radiomics
 import yaml
 from radiomics.featureextractor import RadiomicsFeatureExtractor
 
+from core.radiomics.regions import REGION_LABELS
+
 PRESET_DIR = Path(__file__).with_name("presets")
-REGION_LABELS = {"liver": 1, "tumor": 2}   # region name -> mask label
 
 # PyRadiomics logs each step at INFO and prints WARNING and above through its own stderr
 # handler. A library stays quiet: records from WARNING up still reach the application's logging.

@@ -211,6 +211,14 @@ def split_feature_name(column: str) -> tuple[str, str, str, str]:
     return region, parts[0], parts[1], parts[2]
 
 
+def icc_frame(icc: Mapping[str, float]) -> pd.DataFrame:
+    """A feature -> ICC mapping (as a fitted selection stores it) as ``icc_table``'s region,
+    image_type, feature_class and icc columns, for ``robust_summary`` and the ICC plot."""
+    rows = [dict(zip(("region", "image_type", "feature_class"), split_feature_name(f)[:3]), icc=v, feature=f)
+            for f, v in icc.items()]
+    return pd.DataFrame(rows, columns=["feature", "region", "image_type", "feature_class", "icc"]).set_index("feature")
+
+
 def robust_summary(table: pd.DataFrame, threshold: float = 0.75) -> pd.DataFrame:
     """Per region and image type: features, features with ICC >= ``threshold``, their share, median ICC."""
     grouped = table.assign(robust=table["icc"] >= threshold).groupby(["region", "image_type"], sort=True)

@@ -118,6 +118,31 @@ MIGRATIONS: list[list[str]] = [
             action TEXT NOT NULL,
             params TEXT)""",
     ],
+    [
+        # Which engine, version and device computed each case's features (per case: one run computes
+        # a whole case). Features stored before this table existed came from PyRadiomics, the only
+        # engine then, on the CPU; imported features (no PyRadiomics version in their settings) stay without.
+        """CREATE TABLE feature_provenance (
+            center TEXT NOT NULL,
+            patient_id TEXT NOT NULL,
+            mask_source TEXT NOT NULL,
+            settings_hash TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            engine_version TEXT,
+            device TEXT,
+            host TEXT,
+            job_id INTEGER,
+            seconds DOUBLE,
+            computed_at TIMESTAMP DEFAULT current_timestamp,
+            PRIMARY KEY (center, patient_id, mask_source, settings_hash))""",
+        """INSERT INTO feature_provenance (center, patient_id, mask_source, settings_hash, engine, engine_version,
+                                          device, computed_at)
+           SELECT f.center, f.patient_id, f.mask_source, f.settings_hash, 'pyradiomics',
+                  json_extract_string(s.settings, '$.pyradiomics'), 'cpu', NULL
+           FROM (SELECT DISTINCT center, patient_id, mask_source, settings_hash FROM features) f
+           JOIN feature_settings s USING (settings_hash)
+           WHERE json_extract_string(s.settings, '$.pyradiomics') IS NOT NULL""",
+    ],
 ]
 
 VERSION = len(MIGRATIONS)

@@ -374,10 +374,12 @@ class Study:
 
     def write_case_features(self, center: str, patient_id: str, mask_source: str, settings_hash: str,
                             image_sha: str | None, mask_sha: str | None, df: pd.DataFrame,
-                            job_id: int | None = None, seconds: float | None = None) -> None:
+                            job_id: int | None = None, seconds: float | None = None,
+                            provenance: dict[str, Any] | None = None) -> None:
         """Replace one case's features (columns region, feature, value) in one transaction.
 
         With ``job_id`` the case is marked done in that job within the same transaction.
+        ``provenance`` (engine, engine_version, device, host) replaces the case's provenance row.
         """
         frame = df[["region", "feature", "value"]].assign(
             center=center, patient_id=patient_id, mask_source=mask_source, settings_hash=settings_hash,
@@ -389,6 +391,14 @@ class Study:
             cols = ", ".join(frame.columns)
             cur.execute(f"INSERT INTO features ({cols}) SELECT {cols} FROM incoming")
             cur.unregister("incoming")
+            key = [center, patient_id, mask_source, settings_hash]
+            cur.execute("DELETE FROM feature_provenance WHERE center = ? AND patient_id = ? AND mask_source = ? "
+                        "AND settings_hash = ?", key)
+            if provenance is not None:
+                cur.execute("INSERT INTO feature_provenance (center, patient_id, mask_source, settings_hash, engine, "
+                            "engine_version, device, host, job_id, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            key + [provenance["engine"], provenance.get("engine_version"), provenance.get("device"),
+                                   provenance.get("host"), job_id, seconds])
             if job_id is not None:
                 self.jobs.case(job_id, patient_id, "done", seconds=seconds, cur=cur)
 
@@ -396,6 +406,25 @@ class Study:
         """Patients with features of these settings: patient_id, image_sha, mask_sha (for caching)."""
         return self._df("SELECT DISTINCT patient_id, image_sha, mask_sha FROM features WHERE center = ? "
                         "AND mask_source = ? AND settings_hash = ?", [center, mask_source, settings_hash])
+
+    def provenance(self, center: str, mask_source: str | None = None,
+                   settings_hash: str | None = None) -> pd.DataFrame:
+        """Which engine computed each case's features: patient_id, mask_source, settings_hash, engine,
+        engine_version, device, host, job_id, seconds, computed_at (cases without a record left out)."""
+        sql = ("SELECT patient_id, mask_source, settings_hash, engine, engine_version, device, host, job_id, seconds, "
+               "computed_at FROM feature_provenance WHERE center = ?")
+        params: list[Any] = [center]
+        for col, val in (("mask_source", mask_source), ("settings_hash", settings_hash)):
+            if val is not None:
+                sql += f" AND {col} = ?"
+                params.append(val)
+        return self._df(sql + " ORDER BY patient_id, mask_source, settings_hash", params)
+
+    def provenance_counts(self, center: str, mask_source: str, settings_hash: str) -> pd.DataFrame:
+        """Patients per engine, engine version and device for one feature set (newest first)."""
+        return self._df("SELECT engine, engine_version, device, count(*) AS patients, max(computed_at) AS last "
+                        "FROM feature_provenance WHERE center = ? AND mask_source = ? AND settings_hash = ? "
+                        "GROUP BY ALL ORDER BY last DESC", [center, mask_source, settings_hash])
 
     def features(self, center: str, mask_source: str | None = None,
                  settings_hash: str | None = None) -> pd.DataFrame:
@@ -529,7 +558,7 @@ def damage_message(path: Path, cause: object) -> str:
 
 
 def _delete_center(cur: duckdb.DuckDBPyConnection, center: str) -> None:
-    for table in ("features", "masks", "images", "clinical", "patients", "centers"):
+    for table in ("feature_provenance", "features", "masks", "images", "clinical", "patients", "centers"):
         cur.execute(f"DELETE FROM {table} WHERE center = ?", [center])
 
 

@@ -6,7 +6,8 @@ import streamlit as st
 from dashboard import analysis_ui as an
 from core.models.bundle import build_bundle
 from core.report import render
-from dashboard import errors, evaluation, session, tables
+from core import plots
+from dashboard import errors, evaluation, figures, session, tables
 
 st.title("Models")
 session.current_study()
@@ -70,6 +71,41 @@ with errors.guard("Cannot export the bundle"):
                                "centre validates it on its External validation page.")
 report.download_button("HTML report (TRIPOD+AI)", session.cached_call(_report, analysis_id, key=("report", analysis_id)),
                        file_name=f"{analysis_id}_report.html", mime="text/html", icon=":material/description:")
+
+harmonised = result.get("harmonisation")
+if harmonised:
+    st.subheader("Harmonisation")
+    values = an.frame(harmonised["values"])
+    st.caption(f"{harmonised['method']} of {harmonised['n_features']} features, reference centre "
+               f"{harmonised['reference']}; each validating centre harmonised from its own features (its outcomes "
+               "never read). The most shifted features by centre, before and after:")
+    before, after = (values[values["when"] == w].reset_index(drop=True) for w in ("before", "after"))
+    figures.chart(figures.figure_for((analysis_id, "harmonisation"), lambda: plots.harmonisation(
+        before[harmonised["shown"]], after[harmonised["shown"]], before["centre"], harmonised["shown"])),
+        f"{analysis_id}_harmonisation", key="harmonisation")
+    tables.downloads(an.frame(harmonised["shifts"]), f"{analysis_id}_harmonisation_shifts", key="harm-dl")
+
+iecv = result.get("internal_external")
+if iecv:
+    st.subheader("Internal-external cross-validation")
+    st.caption("Each training centre left out in turn: the models are developed on the others (the same selection "
+               "and settings) and validated on it; the centres' results are pooled by random-effects meta-analysis "
+               "(REML), with the 95% prediction interval for a new centre.")
+    per_centre, pooled = an.frame(iecv["per_centre"]), an.frame(iecv["pooled"])
+    model = st.segmented_control("Model", [m for m in an.MODEL_NAMES if m in set(per_centre.get("model", []))],
+                                 default="combined", key="iecv_model", format_func=an.MODEL_LABELS.get) or "combined"
+    columns = st.columns(3)
+    for column, (metric, label, ref) in zip(columns, (("auc", "AUC", 0.5), ("calibration_slope", "Calibration slope", 1.0),
+                                                        ("calibration_intercept", "Calibration-in-the-large", 0.0))):
+        rows = per_centre[per_centre["model"] == model]
+        match = pooled[(pooled["model"] == model) & (pooled["metric"] == metric)] if len(pooled) else pooled
+        with column:
+            figures.chart(figures.figure_for((analysis_id, "iecv", model, metric), lambda: plots.centre_forest(
+                rows, match.iloc[0].to_dict() if len(match) else None, metric, label, ref)),
+                f"{analysis_id}_iecv_{model}_{metric}", key=f"iecv-{metric}")
+    tables.table(pooled, f"{analysis_id}_iecv_pooled", key="iecv-pooled", download=per_centre)
+    for note in iecv.get("notes") or []:
+        st.caption(f"\u26a0 {note}")
 
 with st.expander("Model coefficients"):
     for n in fitted:

@@ -133,6 +133,22 @@ elif saved is None:
 else:
     st.caption("This analysis was saved without a full bootstrap, so selection stability is unknown.")
 
+if live.get("icc"):
+    from core.radiomics.robustness import icc_frame, robust_summary
+
+    st.subheader("Reproducibility")
+    icc = icc_frame(live["icc"])
+    threshold = float(params["icc_threshold"])
+    left, right = st.columns([3, 2])
+    with left:
+        figures.chart(figures.figure_for((*key, "icc"), lambda: plots.icc_distribution(
+            icc, threshold, title=f"{params['icc_kind']} by image type and region")), "selection_icc", key="icc")
+    with right:
+        tables.table(robust_summary(icc.dropna(subset=["icc"]), threshold), "selection_icc_summary",
+                     key="icc-summary", download=icc.reset_index())
+    st.caption(f"Features kept when their {params['icc_kind']} between the analysis' masks and "
+               f"{params['icc_against']} masks is at least {threshold:g}; the ICC never reads the outcome.")
+
 if saved is not None and len(an.frame(saved.get("shrinkage"))):
     st.subheader("What the Radscore's refit costs")
     shrink = an.frame(saved["shrinkage"])

@@ -1,6 +1,9 @@
 """End to end in headless Chromium: a fresh study, two cohorts uploaded through the Cohorts page,
-a quick extraction from the Extraction page, the models fitted on the Models page, and every
-page rendered without an error; screenshots of every page go to artifacts/screenshots/."""
+a quick extraction from the Extraction page, the models fitted on the Models page with the
+centres harmonised, a threshold moved on the Feature selection page (the selection redrawn live,
+nothing stored), the signed bundle validated and recalibrated for the second centre, and one of
+its patients looked up with the recalibrated bundle; every page rendered without an error;
+screenshots of every page go to artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
@@ -9,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import SMALL_DEMO_SEED
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +30,7 @@ def cohort_zips(tmp_path_factory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("cohorts")
     zips = {}
-    for cohort, role in write_demo(folder / "demo", scale=0.15):
+    for cohort, role in write_demo(folder / "demo", seed=SMALL_DEMO_SEED, scale=0.15):
         zips[role] = Path(shutil.make_archive(str(folder / cohort.name), "zip", cohort.parent, cohort.name))
     return zips
 
@@ -132,6 +137,8 @@ def test_end_to_end(server, browser, cohort_zips, screenshots):
         box.fill("0")
         box.press("Enter")
         _idle(page)
+        page.get_by_text("Harmonise the centres (ComBat)").click()
+        _idle(page)
         page.get_by_role("button", name="Fit the models").click()
         page.get_by_text("AUC (95% DeLong CI)").wait_for(timeout=240_000)
         _idle(page, 120)
@@ -139,7 +146,23 @@ def test_end_to_end(server, browser, cohort_zips, screenshots):
         _no_errors(page, "models")
         _shot(page, screenshots, "models")
 
-        # Share the model: export its bundle, import it on External validation, validate on hospital_b.
+        # Feature selection: a threshold moved redraws the selection at once; nothing is stored.
+        _goto(page, base, "selection")
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4", timeout=60_000)
+        stored = page.get_by_label("Analysis", exact=True).inner_text()
+        formula = page.locator('[data-testid="stCode"]').first.inner_text()
+        box = page.get_by_role("spinbutton", name="Top k features")
+        box.fill("1")
+        box.press("Enter")
+        _idle(page, 120)
+        page.wait_for_function("(before) => { const c = document.querySelector('[data-testid=\"stCode\"]');"
+                               " return c && c.innerText !== before; }", arg=formula, timeout=30_000)
+        assert page.locator('[data-testid="stCode"]').first.inner_text().count("(z)") == 1
+        assert page.get_by_label("Analysis", exact=True).inner_text() == stored, "exploring stores nothing"
+        _no_errors(page, "feature selection (live)")
+        _shot(page, screenshots, "selection_live")
+
+        # Share the model: export its signed bundle, import it on External validation, validate on hospital_b.
         with page.expect_download(timeout=60_000) as download:
             page.get_by_role("button", name="Export model bundle (.json)").click()
         bundle = screenshots / "model_bundle.json"
@@ -149,7 +172,28 @@ def test_end_to_end(server, browser, cohort_zips, screenshots):
         page.get_by_text("checksum verified").wait_for(timeout=60_000)
         _idle(page, 120)
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=120_000)
+        main = page.locator('[data-testid="stMain"]')
+        assert "signed by" in main.inner_text() and "this installation's own key" in main.inner_text()
         _no_errors(page, "external validation")
+
+        # Recalibrate for hospital_b (intercept-only update) and save it as a new local bundle.
+        page.get_by_text("Intercept-only update").last.click()
+        _idle(page)
+        page.get_by_role("button", name="Save as a new bundle").click()
+        page.get_by_text(re.compile("Saved bundle-")).wait_for(timeout=60_000)
+        _idle(page)
+        _no_errors(page, "recalibration")
+        _shot(page, screenshots, "external_recalibrated")
+
+        # Patient risk with the recalibrated bundle, for a patient of hospital_b.
+        _goto(page, base, "patient")
+        page.get_by_label("Bundle", exact=True).click()
+        page.get_by_role("option", name=re.compile("recalibrated for hospital_b")).click()
+        _idle(page, 120)
+        page.get_by_text("Recalibrated for centre").first.wait_for(timeout=60_000)
+        assert page.locator('[data-testid="stMetric"]').count() >= 1
+        _no_errors(page, "patient risk (recalibrated)")
+        _shot(page, screenshots, "patient_recalibrated")
 
         # Every page renders without an error.
         for path, title in PAGES.items():

@@ -61,6 +61,15 @@ def test_nothing_noted_nothing_raised():
         raise_if_signalled()
 
 
+def _parent_pid(process: psutil.Process) -> int | None:
+    """The parent's PID, or None when the process (or its parent) is already gone."""
+    try:
+        parent = process.parent()
+    except psutil.NoSuchProcess:
+        return None
+    return None if parent is None else parent.pid
+
+
 def test_a_stop_signal_ends_run_cases_between_cases_and_kills_its_workers():
     started = time.monotonic()
     with pytest.raises(Interrupted):
@@ -70,8 +79,7 @@ def test_a_stop_signal_ends_run_cases_between_cases_and_kills_its_workers():
             for _ in outcomes:
                 pytest.fail("no case of 60 s finishes")
     assert time.monotonic() - started < 30
-    workers = [p for p in psutil.Process().children(recursive=True)
-               if p.parent() is not None and p.parent().pid != os.getpid()]   # children of the forkserver
+    workers = [p for p in psutil.Process().children(recursive=True) if _parent_pid(p) not in (None, os.getpid())]
     gone, alive = psutil.wait_procs(workers, timeout=5)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 

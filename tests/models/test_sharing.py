@@ -3,8 +3,6 @@ a single patient's risk equals the study's prediction."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 import yaml

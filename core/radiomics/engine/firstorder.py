@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from core.radiomics.engine.gldm import requested
+from core.radiomics.engine.names import requested
 from core.radiomics.engine.region import Region
 
 FEATURES: tuple[str, ...] = (
@@ -47,8 +47,8 @@ def features(region: Region, names: Sequence[str] | None = None) -> dict[str, to
     n = x.numel()
     if n == 0:
         raise ValueError("the region is empty")
-    ordered = torch.sort(x).values
-    minimum, maximum = ordered[0], ordered[-1]
+    ordered = _order_statistics(x)
+    minimum, maximum = ordered[0], ordered[n - 1]
     flat = bool(minimum == maximum)
     mean = torch.tensor(_numpy_mean_of_copies(n, float(minimum)), dtype=torch.float64, device=x.device) \
         if flat else x.mean()
@@ -56,7 +56,7 @@ def features(region: Region, names: Sequence[str] | None = None) -> dict[str, to
     m2 = deviation.square().mean()
     shifted = x + region.settings.get("voxelArrayShift", 0)
     energy = shifted.square().sum()
-    p10, p90 = _percentile(ordered, 10), _percentile(ordered, 90)
+    p10, p90 = _percentile(ordered, n, 10), _percentile(ordered, n, 90)
     kept = x[(x >= p10) & (x <= p90)]
     moment_scale = torch.where(m2 == 0, torch.ones_like(m2), m2)    # PyRadiomics: m2 == 0 -> 1
     frequencies = cache(lambda: _frequencies(region))
@@ -70,8 +70,8 @@ def features(region: Region, names: Sequence[str] | None = None) -> dict[str, to
         "Maximum": lambda: maximum,
         "Range": lambda: maximum - minimum,
         "Mean": lambda: mean,
-        "Median": lambda: _median(ordered),
-        "InterquartileRange": lambda: _percentile(ordered, 75) - _percentile(ordered, 25),
+        "Median": lambda: _median(ordered, n),
+        "InterquartileRange": lambda: _percentile(ordered, n, 75) - _percentile(ordered, n, 25),
         "MeanAbsoluteDeviation": lambda: deviation.abs().mean(),
         "RobustMeanAbsoluteDeviation": lambda: (kept - kept.mean()).abs().mean(),
         "Variance": lambda: m2,
@@ -83,22 +83,40 @@ def features(region: Region, names: Sequence[str] | None = None) -> dict[str, to
     return {name: values[name]().to(torch.float64) for name in names}
 
 
-def _percentile(ordered: torch.Tensor, percent: float) -> torch.Tensor:
-    """numpy's ``percentile(values, percent)`` (method 'linear') of the sorted (N,) ``ordered``."""
-    n = ordered.numel()
+PERCENTS = (10, 25, 75, 90)
+
+
+def _order_statistics(x: torch.Tensor) -> dict[int, torch.Tensor]:
+    """{rank: the rank-th smallest of the (N,) values x (0-dim)} for every rank the features read:
+    the extremes, the median's and those of :data:`PERCENTS`. On the CPU numpy's partition
+    finds them (selection, not a sort); on a GPU a sort does."""
+    n = x.numel()
+    ranks = {0, n - 1, (n - 1) // 2, n // 2}
+    for percent in PERCENTS:
+        below = int(np.floor((n - 1) * np.true_divide(percent, 100)))
+        ranks |= {below, min(below + 1, n - 1)}
+    ranks = sorted(ranks)
+    if x.device.type == "cpu":
+        chosen = torch.from_numpy(np.partition(x.numpy(), ranks)[ranks])
+    else:
+        chosen = torch.sort(x).values[ranks]
+    return dict(zip(ranks, chosen.unbind()))
+
+
+def _percentile(ordered: dict[int, torch.Tensor], n: int, percent: float) -> torch.Tensor:
+    """numpy's ``percentile(values, percent)`` (method 'linear') from the order statistics of N values."""
     virtual = (n - 1) * np.true_divide(percent, 100)
     below = int(np.floor(virtual))
     if virtual >= n - 1:
-        return ordered[-1]
+        return ordered[n - 1]
     low, high = ordered[below], ordered[below + 1]
     gamma = virtual - below
     diff = high - low
     return high - diff * (1 - gamma) if gamma >= 0.5 else low + diff * gamma   # numpy's _lerp
 
 
-def _median(ordered: torch.Tensor) -> torch.Tensor:
-    """numpy's median of the sorted (N,) ``ordered``: the middle value, or the mean of the two."""
-    n = ordered.numel()
+def _median(ordered: dict[int, torch.Tensor], n: int) -> torch.Tensor:
+    """numpy's median from the order statistics of N values: the middle value, or the mean of the two."""
     if n % 2:
         return ordered[n // 2]
     return (ordered[n // 2 - 1] + ordered[n // 2]) / 2
@@ -111,9 +129,7 @@ def _voxel_volume(spacing: tuple[float, float, float]) -> float:
 
 def _frequencies(region: Region) -> torch.Tensor:
     """(G,) float64 frequencies of the grey levels present in the region (sum 1)."""
-    binned = region.binned
-    counts = torch.bincount(binned.levels[region.mask], minlength=binned.ng + 1)
-    counts = counts[counts > 0].to(torch.float64)
+    counts = torch.bincount(region.binned.indices.long()).to(torch.float64)   # every level present: no zero
     return counts / counts.sum()
 
 

@@ -1,6 +1,6 @@
 """Grey Level Co-occurrence Matrix features, as PyRadiomics' ``RadiomicsGLCM``.
 
-For each angle a (:mod:`.directions`, at the ``distances`` setting) P_a(i, j) counts the
+For each angle a (:mod:`.neighbourhood`, at the ``distances`` setting) P_a(i, j) counts the
 region's voxels of level i whose neighbour at +a is in the region with level j (C's
 ``calculate_glcm``); rows and columns are the G levels present in the region (PyRadiomics
 deletes the absent ones), ``symmetricalGLCM`` adds the transpose, ``weightingNorm`` sums the
@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from core.radiomics.engine.directions import angle_weights, flat_steps, level_volume, region_angles
-from core.radiomics.engine.gldm import requested
+from core.radiomics.engine.neighbourhood import angle_weights, flat_steps, region_angles
+from core.radiomics.engine.names import requested
 from core.radiomics.engine.region import Region
 
 FEATURES: tuple[str, ...] = (
@@ -47,20 +47,32 @@ def cooccurrence_counts(region: Region, angles: np.ndarray) -> torch.Tensor:
 
     ``angles``: (A, 3) offsets (z, y, x), first non-zero component positive.
     """
+    neighbours = region.cached(("glcm neighbours", angles.tobytes()), lambda: neighbour_indices(region.mask, angles))
     count = region.binned.gray_levels.numel()
-    volume = level_volume(region.binned, int(np.abs(angles).max()), pad=0)
-    flat = volume.flatten()
-    inside = torch.nonzero(flat).flatten()                 # flat indices of the region's voxels
-    steps = flat_steps(angles, volume.shape)
     width = count + 1                                      # index 0: the neighbour is outside
-    dtype = torch.int32 if len(steps) * width * width < 2 ** 31 else torch.int64
-    centre = flat.index_select(0, inside).to(dtype) * width
-    codes = centre.new_empty(len(steps), inside.numel())
-    for a, step in enumerate(steps):                       # (a, centre, neighbour) as one integer
-        torch.add(centre, flat[step:].index_select(0, inside), out=codes[a])
+    dtype = torch.int32 if len(angles) * width * width < 2 ** 31 else torch.int64
+    levels = region.binned.indices.to(dtype) + 1           # 1..G per region voxel, then 0 for "outside"
+    levels = torch.cat([levels, levels.new_zeros(1)])
+    centre = levels[:-1] * width
+    codes = centre.new_empty(len(angles), centre.numel())
+    for a in range(len(angles)):                           # (a, centre, neighbour) as one integer
+        torch.add(centre, levels.index_select(0, neighbours[a]), out=codes[a])
         codes[a] += a * width * width
-    counts = torch.bincount(codes.flatten(), minlength=len(steps) * width * width)
-    return counts.reshape(len(steps), width, width)[:, 1:, 1:].to(torch.float64)
+    counts = torch.bincount(codes.flatten(), minlength=len(angles) * width * width)
+    return counts.reshape(len(angles), width, width)[:, 1:, 1:].to(torch.float64)
+
+
+def neighbour_indices(mask: torch.Tensor, angles: np.ndarray) -> torch.Tensor:
+    """(A, N) int32: for each angle and region voxel (C order), the index of its neighbour at +angle
+    among the region's N voxels, or N where that neighbour is outside the region."""
+    reach = int(np.abs(angles).max())
+    padded = torch.nn.functional.pad(mask, (reach,) * 6)
+    flat = padded.flatten()
+    voxels = int(mask.sum())
+    index = torch.full((flat.numel(),), voxels, dtype=torch.int32, device=mask.device)
+    inside = torch.nonzero(flat).flatten()
+    index[inside] = torch.arange(voxels, dtype=torch.int32, device=mask.device)
+    return torch.stack([index[step:].index_select(0, inside) for step in flat_steps(angles, padded.shape)])
 
 
 def _matrices(region: Region) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Grey Level Run Length Matrix features, as PyRadiomics' ``RadiomicsGLRLM``.
 
-For each of PyRadiomics' angles at distance 1 (:mod:`.directions`) P_a(i, j) counts the runs
+For each of PyRadiomics' angles at distance 1 (:mod:`.neighbourhood`) P_a(i, j) counts the runs
 of length j of level i: maximal sets of consecutive region voxels of one level along a line
 of direction a (C's ``calculate_glrlm``). Rows are the G levels present, columns the run
 lengths 1..Nr with Nr the region's largest dimension (empty columns change no feature, so
@@ -9,15 +9,17 @@ they are kept). An angle along which no line holds two region voxels is zeroed (
 that norm (1 for 'no_weighting'); without weighting, angles with no run are dropped. Every
 feature is computed per angle with Nr(a), the number of runs, and averaged ignoring NaN.
 
-How the runs are found with tensor operations: the region's level indices are padded by one
-voxel (:func:`~.directions.level_volume`), so that in the C-order flat index of the padded
-volume an angle is one positive step s, and the voxels f, f + s, f + 2s, ... of a residue
-class modulo s follow lines of that direction one after the other, a padding voxel between
-two lines. Viewing the flat volume as (rows, s) and transposing it lays every residue class
-out contiguously. Doing so for every angle, each voxel's value coding its angle and level (in
-the region), its angle (outside) or padding, gives one sequence in which every run of every
-angle is a maximal stretch of one value: where the value changes gives each stretch's length
-and value, and one histogram of (value, length) all the matrices.
+How the runs are found with tensor operations: the region's mask, padded by one voxel, is
+flattened in C order, where an angle is one positive step s, and the voxels f, f + s, f + 2s,
+... of a residue class modulo s follow lines of that direction one after the other, a
+padding voxel between two lines. Viewing the flat volume as (rows, s) and transposing it
+lays every residue class out contiguously; the region's voxels in that order, with a
+separator wherever a voxel is not the next one along its line from the voxel before it,
+form the angle's *chain* (:func:`chains`). That depends on the mask only, so it is computed
+once per region and shared by all its images (:meth:`.Region.cached`). For one image, the
+levels read along a chain (the separator a level of its own) make a sequence whose maximal
+stretches of one value (``torch.unique_consecutive``) are the runs and the separators:
+one histogram of (level, length) per angle gives its matrix.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from core.radiomics.engine.directions import angle_weights, flat_steps, level_volume, region_angles
-from core.radiomics.engine.gldm import requested
+from core.radiomics.engine.neighbourhood import angle_weights, flat_steps, region_angles
+from core.radiomics.engine.names import requested
 from core.radiomics.engine.region import Region
 
 FEATURES: tuple[str, ...] = (
@@ -54,58 +56,63 @@ def run_length_counts(region: Region, angles: np.ndarray) -> torch.Tensor:
     ``angles``: (A, 3) offsets (z, y, x) with components in {-1, 0, 1}, first non-zero one
     positive. An angle along which no line holds two region voxels gets an all-zero matrix.
     """
-    binned = region.binned
-    count, levels = len(angles), binned.gray_levels.numel()
+    orders, several = region.cached(("glrlm chains", angles.tobytes()), lambda: chains(region.mask, angles))
+    indices = region.binned.indices
+    levels = region.binned.gray_levels.numel()
     longest = max(region.mask.shape)                       # PyRadiomics' Nr
-    flat = level_volume(binned, 1, pad=-1).flatten()
-    if count * (levels + 1) >= torch.iinfo(flat.dtype).max:
-        flat = flat.to(torch.int32)
-    steps = flat_steps(angles, [n + 2 for n in region.mask.shape])
-    sizes = [-(-flat.numel() // step) * step for step in steps]   # whole rows of each step
-    flat = torch.cat([flat, flat.new_full((max(sizes) - flat.numel(),), -1)])
-    # The value of a voxel in angle a's block: a * G + level index - 1 inside the region,
-    # A * G + a outside it, A * G + A padding: every stretch outside the region codes above
-    # every run (see the histogram below) and none merges with a neighbouring block's.
-    base = torch.where(flat > 0, flat - 1, torch.where(flat == 0, count * levels, count * (levels + 1)))
-    shift = torch.where(flat > 0, levels, torch.where(flat == 0, 1, 0)).to(flat.dtype)
-    sequence = flat.new_empty(sum(sizes))
-    block = torch.empty_like(flat)
-    offset = 0
-    for a, (step, size) in enumerate(zip(steps, sizes)):   # residue classes mod step, each contiguous
-        target = sequence[offset:offset + size]
-        if step == 1:                                      # already in order (a (1, n) transposed copy is slow)
-            torch.add(base[:size], shift[:size], alpha=a, out=target)
-        else:
-            torch.add(base[:size], shift[:size], alpha=a, out=block[:size])
-            target.view(step, size // step).copy_(block[:size].view(-1, step).t())
-        offset += size
-    ends = torch.nonzero(sequence[1:] != sequence[:-1]).flatten()   # last voxel of each stretch
-    values = sequence[1:].index_select(0, ends[:-1])       # the stretch that starts after each end
-    codes = torch.diff(ends).add_(values, alpha=longest + 1)   # value * (Nr + 1) + length
-    codes.clamp_(max=count * levels * (longest + 1))
-    counts = torch.bincount(codes, minlength=count * levels * (longest + 1) + 1)
-    p = counts[:-1].reshape(count, levels, longest + 1)[:, :, 1:].to(torch.float64)
-    single = p[:, :, 1:].sum((1, 2)) == 0                  # angles whose runs all have length 1
-    if bool(single.any()):
-        p = p * _several_per_line(values, codes % (longest + 1), count, levels)[:, None, None]
-    return p
+    table = torch.cat([indices, indices.new_full((1,), levels)])   # index N: the separator, "level" G
+    p = torch.empty((len(angles), levels, longest), dtype=torch.float64, device=indices.device)
+    for a, order in enumerate(orders):
+        values, lengths = torch.unique_consecutive(table.index_select(0, order), return_counts=True)
+        codes = lengths.add_(values, alpha=longest + 1)    # level * (Nr + 1) + length
+        counts = torch.bincount(codes, minlength=(levels + 1) * (longest + 1))
+        p[a] = counts.view(levels + 1, longest + 1)[:levels, 1:]
+    return p * several[:, None, None]
 
 
-def _several_per_line(values: torch.Tensor, lengths: torch.Tensor, count: int, levels: int) -> torch.Tensor:
-    """(A,) bool: whether some line of each angle holds two region voxels (C's ``multiElement``).
+def chains(mask: torch.Tensor, angles: np.ndarray) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The region's voxels along every angle's lines (see the module docstring).
 
-    ``values``, ``lengths``: the stretches in sequence order (lengths exact for runs). A
-    line holds two where a run is longer than 1 or follows another run of its line directly
-    or past one stretch outside the region (past padding it is another line's).
+    Returns, per angle, (N + S,) int32: the index (in C order, 0..N-1) of each of the N region
+    voxels in chain order, and N for a separator before each of the S voxels that do not
+    follow the one before them on their line; and several: (A,) bool, whether some line of
+    each angle holds two region voxels (C's ``multiElement``).
     """
-    inside = values < count * levels
-    outside = (values >= count * levels) & (values < count * levels + count)
-    follows = torch.zeros_like(inside)
-    follows[1:] = inside[:-1]
-    follows[2:] |= outside[1:-1] & inside[:-2]
-    several = inside & ((lengths > 1) | follows)
-    angle = torch.where(inside, values // levels, values - count * levels).clamp(max=count - 1).long()
-    return torch.zeros(count, dtype=torch.float64, device=values.device).index_add_(0, angle, several.double()) > 0
+    shape = [n + 2 for n in mask.shape]
+    flat = torch.nn.functional.pad(mask, (1,) * 6).flatten()
+    voxels = int(mask.sum())
+    device = mask.device
+    index = torch.full((flat.numel(),), -1, dtype=torch.int32, device=device)
+    index[flat] = torch.arange(voxels, dtype=torch.int32, device=device)
+    orders, several = [], []
+    for angle, step in zip(angles, flat_steps(angles, shape)):
+        size = -(-flat.numel() // step) * step             # whole rows of the step
+        laid = torch.cat([index, index.new_full((size - flat.numel(),), -1)])
+        if step > 1:
+            laid = laid.view(-1, step).t().flatten()
+        position = torch.nonzero(laid >= 0).flatten()
+        order = laid.index_select(0, position)
+        new = torch.ones(voxels, dtype=torch.bool, device=device)
+        new[1:] = position[1:] - position[:-1] != 1
+        several.append(not bool(new[1:].all()) or _share_a_line(mask, order, angle))
+        placed = torch.arange(voxels, device=device) + torch.cumsum(new, 0)   # after the separators so far
+        chain = torch.full((voxels + int(new.sum()),), voxels, dtype=torch.int32, device=device)
+        chain[placed] = order
+        orders.append(chain)
+    return orders, torch.tensor(several, device=device)
+
+
+def _share_a_line(mask: torch.Tensor, order: torch.Tensor, angle: np.ndarray) -> bool:
+    """Whether two of the region's voxels, none next to another along ``angle``, share a line of it.
+
+    A voxel's line is its coordinates less its position along the line times the angle
+    (the position: its coordinate on the angle's first non-zero axis); voxels in chain
+    ``order`` come line by line.
+    """
+    coordinates = torch.nonzero(mask).index_select(0, order.long())       # (N, 3) in chain order
+    axis = int(np.flatnonzero(angle)[0])
+    line = coordinates - coordinates[:, axis:axis + 1] * torch.as_tensor(angle, device=mask.device)
+    return bool((line[1:] == line[:-1]).all(1).any())
 
 
 def _matrices(region: Region) -> torch.Tensor:

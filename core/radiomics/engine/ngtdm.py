@@ -15,7 +15,8 @@ from typing import Sequence
 
 import torch
 
-from core.radiomics.engine.gldm import distances, plane_dimension, requested
+from core.radiomics.engine.names import requested
+from core.radiomics.engine.neighbourhood import distances, plane_dimension
 from core.radiomics.engine.region import Region
 
 FEATURES: tuple[str, ...] = ("Coarseness", "Contrast", "Busyness", "Complexity", "Strength")
@@ -54,10 +55,12 @@ def difference_matrix(region: Region) -> tuple[torch.Tensor, torch.Tensor]:
     chebyshev = distances(region.settings)
     plane_dim = plane_dimension(region.settings)
     levels = binned.levels.to(torch.int32)                     # 0 outside the mask
-    inside = region.mask.to(torch.int32)
-    total, count = (_neighbourhood_sum(v, chebyshev, plane_dim)[region.mask] for v in (levels, inside))
+    voxels = region.voxels
+    total = _neighbourhood_sum(levels, chebyshev, plane_dim).flatten().index_select(0, voxels)
+    count = region.cached(("ngtdm neighbours", chebyshev, plane_dim), lambda: _neighbourhood_sum(
+        region.mask.to(torch.int32), chebyshev, plane_dim).flatten().index_select(0, voxels))
     mean = total.to(torch.float64) / count.clamp(min=1).to(torch.float64)
-    centre = binned.levels[region.mask]
+    centre = binned.levels.flatten().index_select(0, voxels)
     difference = torch.where(count > 0, (centre.to(torch.float64) - mean).abs(), 0.0)
     n = torch.bincount(centre, minlength=binned.ng + 1)
     s = torch.bincount(centre, weights=difference, minlength=binned.ng + 1)

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import numpy as np
 import torch
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,13 +32,16 @@ class Binned:
 
     levels: (z, y, x) int64, 1..n_bins inside the mask, 0 outside; edges: (n_bins + 1,)
     numpy bin edges; gray_levels: (G,) int64 sorted levels present in the region;
-    ng: the largest level present (PyRadiomics' coefficient ``Ng``).
+    ng: the largest level present (PyRadiomics' coefficient ``Ng``); indices: (N,) int16
+    (int32 beyond 32,767 levels), the index (0..G-1) in ``gray_levels`` of each region
+    voxel's level, voxels in C order.
     """
 
     levels: torch.Tensor
     edges: np.ndarray
     gray_levels: torch.Tensor
     ng: int
+    indices: torch.Tensor
 
 
 @dataclass(eq=False)
@@ -46,7 +52,9 @@ class Region:
     in mm (SimpleITK's order); settings: PyRadiomics' settings for this image type
     (``binWidth``, ``binCount``, ``voxelArrayShift``, ``distances``, ``symmetricalGLCM``,
     ``gldm_a``, ``force2D``, ...); dtype: the numpy dtype of the array PyRadiomics computes
-    on for this image (it decides the arithmetic of the bin edges).
+    on for this image (it decides the arithmetic of the bin edges); shared: what depends on
+    the mask alone (:meth:`cached`): one dict for every image of one region, so that it is
+    computed once per region and case.
     """
 
     image: torch.Tensor
@@ -54,6 +62,7 @@ class Region:
     spacing: tuple[float, float, float]
     settings: Mapping[str, Any] = field(default_factory=dict)
     dtype: np.dtype = np.dtype("float64")
+    shared: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.image.shape != self.mask.shape:
@@ -65,10 +74,22 @@ class Region:
     def device(self) -> torch.device:
         return self.image.device
 
+    def cached(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()``, once per ``key`` in :attr:`shared` (so for every image of the region);
+        ``key`` names everything besides the mask that the result depends on."""
+        if key not in self.shared:
+            self.shared[key] = compute()
+        return self.shared[key]
+
+    @property
+    def voxels(self) -> torch.Tensor:
+        """(N,) int64 flat indices (C order of (z, y, x)) of the region's voxels, ascending."""
+        return self.cached("voxels", lambda: torch.nonzero(self.mask.flatten()).flatten())
+
     @cached_property
     def values(self) -> torch.Tensor:
         """(N,) float64 values of the region's voxels, in C order of (z, y, x)."""
-        return self.image[self.mask]
+        return self.image.flatten().index_select(0, self.voxels).to(torch.float64)
 
     @cached_property
     def binned(self) -> Binned:
@@ -78,11 +99,16 @@ class Region:
             raise ValueError("the region is empty")
         low, high = torch.aminmax(values)
         edges = bin_edges(low.item(), high.item(), self.settings, self.dtype)
-        levels = torch.zeros(self.image.shape, dtype=torch.int64, device=self.device)
         boundaries = torch.as_tensor(edges, dtype=torch.float64, device=self.device)
-        levels[self.mask] = torch.bucketize(values, boundaries, right=True)   # numpy.digitize
-        present = torch.unique(levels[self.mask])
-        return Binned(levels, edges, present, int(present.max().item()))
+        inside = torch.bucketize(values, boundaries, right=True)             # numpy.digitize
+        levels = torch.zeros(self.image.numel(), dtype=torch.int64, device=self.device)
+        levels.index_copy_(0, self.voxels, inside)
+        counts = torch.bincount(inside, minlength=len(edges) + 1)
+        present = torch.nonzero(counts).flatten()
+        index_dtype = torch.int16 if len(present) <= torch.iinfo(torch.int16).max else torch.int32
+        lookup = torch.zeros(len(counts), dtype=index_dtype, device=self.device)
+        lookup[present] = torch.arange(len(present), dtype=index_dtype, device=self.device)
+        return Binned(levels.view(self.image.shape), edges, present, int(present[-1]), lookup[inside])
 
 
 def bin_edges(minimum: float, maximum: float, settings: Mapping[str, Any],

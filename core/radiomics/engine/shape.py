@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.radiomics.engine.gldm import requested
+from core.radiomics.engine.names import requested
 from core.radiomics.engine.region import Region
 
 FEATURES: tuple[str, ...] = (

@@ -114,3 +114,46 @@ def load_case(name: str) -> Case:
 @pytest.fixture(params=CASE_NAMES)
 def case(request) -> Case:
     return load_case(request.param)
+
+
+# Cases built on the CT crop's grid for particular checks (not in CASE_NAMES).
+def ct_with_mask(name: str, mask: np.ndarray) -> Case:
+    """The CT crop of the cases with another region (label 1)."""
+    case = load_case("ct_liver")
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    image.CopyInformation(case.mask)
+    return Case(name, case.image, image, 1)
+
+
+def liver_mask() -> np.ndarray:
+    return sitk.GetArrayFromImage(load_case("ct_liver").mask) == 1
+
+
+def lattice_case() -> Case:
+    """Liver voxels with even z, y and x: no two are neighbours at distance 1 (every run has length 1)."""
+    mask = liver_mask()
+    z, y, x = np.indices(mask.shape)
+    return ct_with_mask("lattice", mask & (z % 2 == 0) & (y % 2 == 0) & (x % 2 == 0))
+
+
+def sheet_case() -> Case:
+    """An oblique sheet, y = z + 20: along the 9 angles with a_y != a_z no line holds two of its voxels."""
+    mask = np.zeros(liver_mask().shape, bool)
+    z, y, x = np.indices(mask.shape)
+    mask[(y == z + 20) & (x >= 10) & (x < 60)] = True
+    return ct_with_mask("sheet", mask)
+
+
+@lru_cache(maxsize=1)
+def liver_sized_case() -> Case:
+    """A 1.34 M-voxel ellipsoid in a 60 x 512 x 512 int16 CT on a 0.7 x 0.7 x 5 mm grid (noisy HU)."""
+    rng = np.random.default_rng(3)
+    z, y, x = np.ogrid[:60, :512, :512]
+    mask = ((z - 30) / 29.0) ** 2 + ((y - 256) / 130.0) ** 2 + ((x - 230) / 85.0) ** 2 <= 1
+    noise = rng.normal(0.0, 1.0, mask.shape)
+    noise = (noise + np.roll(noise, 1, 2) + np.roll(noise, 1, 1)) / 1.7
+    ct = np.round(-100 + 20 * noise + 160 * mask).astype(np.int16)
+    images = [sitk.GetImageFromArray(a) for a in (ct, mask.astype(np.uint8))]
+    for image in images:
+        image.SetSpacing((0.7, 0.7, 5.0))
+    return Case("liver_sized", *images, 1)

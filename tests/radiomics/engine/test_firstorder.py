@@ -15,8 +15,8 @@ from radiomics import firstorder
 
 from core.radiomics.engine import firstorder as engine_firstorder
 from tests.radiomics.engine.cases import CASE_NAMES, Case, load_case
-from tests.radiomics.engine.test_glszm import (DEVICES, SETTINGS, compare, float_case, pyradiomics_and_region,
-                                               pyradiomics_names)
+from tests.radiomics.engine.compare import (DEVICES, SETTINGS, compare, float_case, pyradiomics_and_region,
+                                            pyradiomics_names)
 
 FIRST_ORDER_SETTINGS = {**SETTINGS, "shifted": {"binWidth": 25, "voxelArrayShift": 1000, "label": 1}}
 

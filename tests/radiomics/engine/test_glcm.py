@@ -13,11 +13,10 @@ import pytest
 from radiomics import cMatrices, glcm
 
 from core.radiomics.engine import glcm as engine_glcm
-from core.radiomics.engine.directions import generate_angles, region_angles
-from tests.radiomics.engine.cases import CASE_NAMES, load_case
-from tests.radiomics.engine.test_glrlm import WEIGHTINGS, lattice_case, liver_sized_case, sheet_case
-from tests.radiomics.engine.test_glszm import (DEVICES, SETTINGS, compare, float_case, pyradiomics_and_region,
-                                               pyradiomics_names)
+from core.radiomics.engine.neighbourhood import generate_angles, region_angles
+from tests.radiomics.engine.cases import CASE_NAMES, lattice_case, liver_sized_case, load_case, sheet_case
+from tests.radiomics.engine.compare import (DEVICES, SETTINGS, WEIGHTINGS, compare, float_case,
+                                            pyradiomics_and_region, pyradiomics_names)
 
 SLOW = {("brain1", "binWidth5")}    # 157 levels: MCC's 62 eigenvalue problems take PyRadiomics ~30 s
 CASES_AND_SETTINGS = [pytest.param(name, settings, marks=pytest.mark.slow if (name, settings) in SLOW else ())

@@ -10,8 +10,8 @@ from radiomics import gldm
 
 from core.radiomics.engine import gldm as engine_gldm
 from tests.radiomics.engine.cases import CASE_NAMES, load_case
-from tests.radiomics.engine.test_glszm import (DEVICES, SETTINGS, compare, float_case, pyradiomics_and_region,
-                                               pyradiomics_names)
+from tests.radiomics.engine.compare import (DEVICES, SETTINGS, compare, float_case, pyradiomics_and_region,
+                                            pyradiomics_names)
 
 
 def test_feature_names():

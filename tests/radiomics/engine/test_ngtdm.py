@@ -12,8 +12,8 @@ from radiomics import ngtdm
 
 from core.radiomics.engine import ngtdm as engine_ngtdm
 from tests.radiomics.engine.cases import CASE_NAMES, Case, load_case
-from tests.radiomics.engine.test_glszm import (DEVICES, SETTINGS, compare, float_case, pyradiomics_and_region,
-                                               pyradiomics_names)
+from tests.radiomics.engine.compare import (DEVICES, SETTINGS, compare, float_case, pyradiomics_and_region,
+                                            pyradiomics_names)
 
 
 def test_feature_names():

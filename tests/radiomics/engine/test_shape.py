@@ -15,8 +15,8 @@ from radiomics import shape
 
 from core.radiomics.engine import shape as engine_shape
 from tests.radiomics.engine.cases import CASE_NAMES, Case, load_case
-from tests.radiomics.engine.test_glszm import (DEVICES, SETTINGS, assert_matches, pyradiomics_and_region,
-                                               pyradiomics_names)
+from tests.radiomics.engine.compare import (DEVICES, SETTINGS, assert_matches, pyradiomics_and_region,
+                                            pyradiomics_names)
 
 DIAMETERS = ("Maximum3DDiameter", "Maximum2DDiameterSlice", "Maximum2DDiameterColumn", "Maximum2DDiameterRow")
 
