@@ -214,13 +214,15 @@ def case_bench(args: argparse.Namespace) -> dict:
             subprocess.run(command, check=True, cwd=ROOT)
             run = json.loads(out.read_text())
             report["runs"][engine] = run
-        reference = report["runs"].get("extract_case")
-        for engine, run in report["runs"].items():
+        for run in report["runs"].values():
             run["case_s"] = run["seconds"][-1]
+        reference = report["runs"].get("extract_case")
+        values_of = "extract_case" if reference is not None else "torch-cpu"   # where PyRadiomics is absent
+        for engine, run in report["runs"].items():
             if reference is not None:
                 run["speedup_vs_extract_case"] = reference["case_s"] / run["case_s"]
-                if engine != "extract_case":
-                    run["compared_with_extract_case"] = differences(run["values"], reference["values"])
+            if engine != values_of and values_of in report["runs"]:
+                run[f"compared_with_{values_of}"] = differences(run["values"], report["runs"][values_of]["values"])
             report["features_per_region"] = run["features"] // len(REGIONS)
         for engine, run in report["runs"].items():
             line = (f"{engine:>13}: {run['case_s']:7.2f} s per case"
@@ -230,9 +232,9 @@ def case_bench(args: argparse.Namespace) -> dict:
                     + f", peak host memory {run['peak_rss_mib']:.0f} MiB"
                     + (f", peak device memory {run['peak_device_gib']:.2f} GiB" if run["peak_device_gib"] else "")
                     + (f", on {run['device']}" if "device" in run else ""))
-            compared = run.get("compared_with_extract_case")
+            compared = run.get(f"compared_with_{values_of}")
             if compared:
-                line += (f"; vs extract_case: max relative difference {compared['max_relative']:.1e}, "
+                line += (f"; vs {values_of}: max relative difference {compared['max_relative']:.1e}, "
                          f"{len(compared['beyond_tolerance'])} beyond tolerance")
             print(line, flush=True)
         for run in report["runs"].values():

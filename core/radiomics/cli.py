@@ -13,7 +13,8 @@ PRESET_HELP = "paper (1,874 features per region), quick (107), or a PyRadiomics 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "extract", help="extract radiomics features of a centre (parallel, resumable)",
-        description="Extract PyRadiomics features (liver and tumour regions) for every patient of a centre. "
+        description="Extract radiomics features (liver and tumour regions; PyRadiomics' definitions, computed by "
+                    "PyRadiomics or the project's torch engine) for every patient of a centre. "
                     "Finished cases are stored one by one: run the same command again to continue after a "
                     "crash; cases already extracted with the same image, mask and settings are skipped.")
     _selection(p)
@@ -21,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run on a Dask cluster: a scheduler address (tcp://host:8786; files are sent to the "
                         "workers) or 'local' for a LocalCluster on this machine")
+    p.add_argument("--engine", choices=("auto", "torch", "pyradiomics"), default="auto",
+                   help="auto (default): the torch engine, on a GPU when one is visible (one worker per GPU), "
+                        "else on the CPU; torch; or pyradiomics. Both give the same features; settings the "
+                        "torch engine lacks (e.g. resampling) fall back to PyRadiomics, saying why")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)
 
@@ -62,7 +67,7 @@ def _extract(args: argparse.Namespace) -> int:
         try:
             with deferred_signals():
                 result = run_extraction(study, args.center, mask_source=args.mask_source, preset=args.preset,
-                                        workers=args.workers, dask=args.dask,
+                                        workers=args.workers, dask=args.dask, engine=args.engine,
                                         progress=None if args.no_progress else show)
         except Interrupted as exc:
             stopped = exc
@@ -75,10 +80,13 @@ def _extract(args: argparse.Namespace) -> int:
                 if job else "no job started"
             print(f"stopped by {stopped}: {where}; run the same command again to continue", file=sys.stderr)
             return stopped.exit_code
+    if result.engine_note:
+        print(f"note: {result.engine_note}", file=sys.stderr)
+    where = f" on {', '.join(result.devices)}" if result.devices else ""
     continued = f" (continues job {result.continues})" if result.continues else ""
     print(f"job {result.job_id}{continued} {result.state}: {result.total} cases, {result.extracted} extracted, "
           f"{result.cached} cached, {len(result.failures)} failed in {format_duration(result.seconds)} "
-          f"(settings {result.settings_hash[:12]})")
+          f"(settings {result.settings_hash[:12]}, engine {result.engine}{where})")
     for pid, error in sorted(result.failures.items()):
         print(f"  {pid}: {error}", file=sys.stderr)
     if result.state == "cancelled":

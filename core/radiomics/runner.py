@@ -8,6 +8,11 @@ the same call continues with the cases that are left, as a new job that names th
 continues. A bad case is recorded with its message and the job goes on: it ends ``done``,
 ``done with N failures`` or ``cancelled``; Ctrl-C or a stop signal noted by
 :func:`core.jobs.signals.deferred_signals` ends it ``interrupted`` and stops its workers.
+
+The engine is chosen per run (:mod:`core.radiomics.engines`: ``auto``, ``torch`` or
+``pyradiomics``); with the torch engine and a visible GPU the cases run on one Dask worker
+per GPU. Both engines give the same features, so the cache holds across engines; each
+case's provenance (engine, version, device, host) is stored with its features.
 """
 from __future__ import annotations
 
@@ -22,8 +27,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.jobs import JobTracker, ShippedFile, default_workers, local_path, run_cases
+from core.jobs.pool import visible_gpus
 from core.jobs.tracker import ProgressCallback
-from core.radiomics.extract import extract_case
+from core.radiomics.engines import case_features, choose_engine
 from core.radiomics.presets import Preset, load_preset
 from core.store import Study, StudyError, verify_file
 
@@ -53,6 +59,9 @@ class ExtractionResult:
     seconds: float                      # wall time of the run
     case_seconds: dict[str, float]      # patient -> seconds in its worker, for cases extracted now
     peak_rss_mib: float | None          # the largest peak resident memory of any worker, MiB
+    engine: str = "pyradiomics"         # the engine that ran ("torch" or "pyradiomics")
+    devices: tuple[str, ...] = ()       # the devices that computed the cases extracted now
+    engine_note: str | None = None      # why the engine is not the one asked for
 
 
 def plan_cases(study: Study, center: str, mask_source: str) -> pd.DataFrame:
@@ -66,7 +75,8 @@ def plan_cases(study: Study, center: str, mask_source: str) -> pd.DataFrame:
 def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
                    preset: "str | os.PathLike | Preset" = "quick", workers: int | None = None,
                    dask: "str | Client | None" = None, progress: ProgressCallback | None = None,
-                   cancel: threading.Event | None = None, ship_files: bool | None = None) -> ExtractionResult:
+                   cancel: threading.Event | None = None, ship_files: bool | None = None,
+                   engine: str = "auto") -> ExtractionResult:
     """Extract every case of ``center`` with masks from ``mask_source`` and the given preset.
 
     ``workers``: local processes (default: every core, fewer when the largest volume would not
@@ -75,20 +85,28 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
     ``ship_files`` sends file bytes to the workers instead of paths (default: only for a
     scheduler address, whose workers may not see this disk). ``progress`` is called with a
     :class:`~core.jobs.Progress` after every case; setting ``cancel`` (or the job's state to
-    ``cancelling``) stops the run after the cases in flight. Nothing is printed.
+    ``cancelling``) stops the run after the cases in flight. ``engine``: ``auto`` (default),
+    ``torch`` or ``pyradiomics`` (:func:`~core.radiomics.engines.choose_engine`; the result
+    says which ran, where, and why when it fell back). Nothing is printed.
     """
     preset = load_preset(preset)
+    choice = choose_engine(engine, preset)
+    gpu = choice.engine == "torch" and bool(visible_gpus())
+    if gpu and dask is None and workers is None:
+        dask = "local"                  # one worker per GPU
     cases = _checked_plan(study, center, mask_source)
     _refuse_concurrent(study, center, mask_source, preset.settings_hash)
     study.register_settings(preset.settings_hash, preset.name, preset.effective)
-    if workers is None and dask in (None, "local"):
+    if workers is None and dask in (None, "local") and not gpu:
         workers = default_workers(_memory_per_worker(study, center, preset))
     params = {"mask_source": mask_source, "preset": preset.name, "settings_hash": preset.settings_hash,
-              "workers": workers, "dask": dask if isinstance(dask, str) else None}
+              "workers": workers, "dask": dask if isinstance(dask, str) else None, "engine": choice.engine,
+              "engine_requested": engine, "engine_note": choice.note, "gpu": gpu}
     tracker = JobTracker.start(study, KIND, center, params, len(cases), progress, cancel,
                                resume={"mask_source": mask_source, "settings_hash": preset.settings_hash})
     started = time.monotonic()
     case_seconds: dict[str, float] = {}
+    devices: set[str] = set()
     peak = None
     try:
         cached = _cached(study, center, mask_source, preset.settings_hash, cases)
@@ -97,18 +115,21 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
             tracker.failed(pid, f"patient {pid}: no mask from source {mask_source!r}")
         todo = cases[cases["mask_path"].notna() & ~cases["patient_id"].isin(cached)].set_index("patient_id")
         ship = ship_files if ship_files is not None else isinstance(dask, str) and dask != "local"
-        tasks = ((pid, (_file(row.image_path, ship), _file(row.mask_path, ship), preset, pid, row.image_sha,
-                        row.mask_sha)) for pid, row in todo.iterrows())
+        tasks = ((pid, (choice.engine, _file(row.image_path, ship), _file(row.mask_path, ship), preset, pid,
+                        row.image_sha, row.mask_sha)) for pid, row in todo.iterrows())
         with closing(run_cases(_extract_files, tasks, workers=workers, dask=dask,
-                               should_stop=tracker.should_stop)) as outcomes:
+                               should_stop=tracker.should_stop, gpu=gpu)) as outcomes:
             for outcome in outcomes:
                 pid = outcome.case_id
                 if outcome.peak_rss_mib is not None:
                     peak = max(peak or 0.0, outcome.peak_rss_mib)
                 if outcome.ok:
+                    frame, provenance = outcome.value
                     study.write_case_features(center, pid, mask_source, preset.settings_hash,
-                                              todo.at[pid, "image_sha"], todo.at[pid, "mask_sha"], outcome.value,
-                                              job_id=tracker.job_id, seconds=outcome.seconds)
+                                              todo.at[pid, "image_sha"], todo.at[pid, "mask_sha"], frame,
+                                              job_id=tracker.job_id, seconds=outcome.seconds,
+                                              provenance=provenance)
+                    devices.add(provenance["device"])
                     tracker.succeeded(pid, outcome.seconds, recorded=True)
                     case_seconds[pid] = outcome.seconds
                 else:
@@ -119,7 +140,7 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
         raise
     result = ExtractionResult(tracker.job_id, tracker.continues, state, preset.settings_hash, len(cases),
                               len(case_seconds), len(cached), dict(tracker.failures), time.monotonic() - started,
-                              case_seconds, peak)
+                              case_seconds, peak, choice.engine, tuple(sorted(devices)), choice.note)
     study.audit("extract features", {"center": center, **params, "job_id": tracker.job_id, "state": state,
                                      "continues": tracker.continues, "extracted": result.extracted,
                                      "cached": result.cached, "failed": len(result.failures)})
@@ -134,13 +155,14 @@ def _memory_per_worker(study: Study, center: str, preset: Preset) -> int:
     return WORKER_BASE_BYTES + voxels * BYTES_PER_VOXEL["filtered" if filtered else "original"]
 
 
-def _extract_files(image: "str | ShippedFile", mask: "str | ShippedFile", preset: Preset,
-                   case_id: str, image_sha: str, mask_sha: str) -> pd.DataFrame:
-    """Worker side: one case from paths or shipped bytes, each checked against its SHA-256 first."""
+def _extract_files(engine: str, image: "str | ShippedFile", mask: "str | ShippedFile", preset: Preset,
+                   case_id: str, image_sha: str, mask_sha: str) -> tuple[pd.DataFrame, dict]:
+    """Worker side: one case from paths or shipped bytes, each checked against its SHA-256 first;
+    its features and provenance (:func:`core.radiomics.engines.case_features`)."""
     with local_path(image) as image_path, local_path(mask) as mask_path:
         verify_file(image_path, image_sha, f"image of patient {case_id}")
         verify_file(mask_path, mask_sha, f"mask of patient {case_id}")
-        return extract_case(image_path, mask_path, preset, case_id=case_id)
+        return case_features(engine, image_path, mask_path, preset, case_id)
 
 
 def _file(path: str, ship: bool) -> "str | ShippedFile":

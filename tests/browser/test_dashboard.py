@@ -1,5 +1,5 @@
 """End to end in headless Chromium: a fresh study, two cohorts uploaded through the Cohorts page,
-a quick extraction from the Extraction page, the models fitted on the Models page with the
+a quick extraction from the Extraction page with the torch engine, the models fitted on the Models page with the
 centres harmonised, a threshold moved on the Feature selection page (the selection redrawn live,
 nothing stored), the signed bundle validated and recalibrated for the second centre, and one of
 its patients looked up with the recalibrated bundle; every page rendered without an error;
@@ -88,13 +88,16 @@ def _upload(page, zip_path: Path, center: str, role: str) -> None:
 
 
 def _extract(page, center_label: str, timeout_s: float = 240) -> None:
+    """Extract a centre with the torch engine; the page then says the engine and the device per case."""
     _select(page, "Centre", center_label)
+    _select(page, "Engine", "torch")
     page.get_by_role("button", name="Start").click()
     deadline = time.monotonic() + timeout_s
     # The job monitor reruns every 2 s and the page reruns when the job ends.
     while time.monotonic() < deadline:
         text = page.locator('[data-testid="stMain"]').inner_text()
         if re.search(r"Job \d+ · extract", text) and re.search(r"\bdone\b", text) and "Feature set" in text:
+            assert "Engine: torch" in text and "Computed by" in text, text
             return
         page.wait_for_timeout(1000)
     raise AssertionError(f"extraction of {center_label} did not finish in {timeout_s:.0f} s")

@@ -161,6 +161,9 @@ def test_extraction_page_runs_a_job(app, demo_study):
     jobs = session.open_study(str(demo_study)).jobs.list()
     assert len(jobs) == before + 1 and jobs["state"].iloc[0] == "done"
     assert at.get("progress") and at.dataframe  # the job's progress and the feature table preview
+    computed = at.dataframe[-1].value      # which engine and device computed the stored cases
+    assert list(computed["engine"]) == ["torch"] and list(computed["device"]) == ["cpu"]
+    assert any("Engine: **torch**" in c.value for c in at.caption)
 
 
 def test_segmentation_viewer(app):

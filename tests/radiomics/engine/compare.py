@@ -1,8 +1,7 @@
 """Comparison helpers of the engine's tests: PyRadiomics' inputs and the engine's region built
 from the same arrays, and the one tolerance of every feature comparison.
 
-Tolerance: 1e-6 relative, or 1e-9 absolute where PyRadiomics' |value| < 1e-3; NaN where
-PyRadiomics gives NaN. A wider tolerance is listed, with its reason, where it is used.
+The tolerance is :mod:`tests.radiomics.engine.tolerance`'s.
 """
 from __future__ import annotations
 
@@ -18,10 +17,10 @@ from radiomics import imageoperations
 from core.radiomics.engine.region import crop
 from core.radiomics.presets import load_preset
 from tests.radiomics.engine.cases import Case, load_case
+from tests.radiomics.engine.tolerance import within
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
 
-RELATIVE, ABSOLUTE, SMALL = 1e-6, 1e-9, 1e-3
 # The paper's settings, and others under which many grey levels appear, with larger neighbourhoods.
 SETTINGS = {
     "paper": {**load_preset("paper").settings, "label": 1},
@@ -61,15 +60,6 @@ def assert_matches(ours: dict[str, torch.Tensor], reference: dict, device: str) 
         value = ours[name]
         assert value.dtype == torch.float64 and value.dim() == 0 and value.device.type == device, name
         assert within(float(value), float(expected)), f"{name}: engine {float(value)}, PyRadiomics {float(expected)}"
-
-
-def within(value: float, expected: float) -> bool:
-    """True when ``value`` equals PyRadiomics' ``expected`` within the tests' tolerance (NaN equal to NaN)."""
-    if np.isnan(expected):
-        return bool(np.isnan(value))
-    if abs(expected) < SMALL:
-        return abs(value - expected) <= ABSOLUTE
-    return abs(value - expected) <= RELATIVE * abs(expected)
 
 
 def compare(feature_class, module, case: Case, settings: dict, device: str = "cpu") -> dict:
