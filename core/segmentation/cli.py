@@ -68,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _predictor_options(p)
     p.add_argument("--tile-step", type=number(0, 1, low_open=True), default=0.5,
                    help="sliding-window step, share of the patch (0.5)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="shard the cases over Dask workers: 'local' (one worker per visible GPU) or a scheduler "
+                        "address (workers with --resources GPU=1; CTs are sent, the model folder must be on a "
+                        "shared filesystem); default: this process")
     p.set_defaults(func=_predict)
 
     p = _step(steps, "import-model", "install an nnU-Net model zip and register it",
@@ -153,7 +157,7 @@ def _predict(args: argparse.Namespace) -> int:
     with _open(args) as study:
         try:
             job_id = predict(study, args.center, args.model, args.all, args.device, not args.no_mirroring,
-                             args.tile_step, progress=bar)
+                             args.tile_step, progress=bar, dask=args.dask)
         finally:
             bar.close()
         job, flags = study.jobs.get(job_id), flagged(study, args.center, args.model)

@@ -13,7 +13,7 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import pandas as pd
 
@@ -26,6 +26,8 @@ from core.segmentation.paths import NnunetPaths, dataset_id, model_folder
 from core.segmentation.predict import Prediction, load_predictor, predict_cases, resolve_device
 
 if TYPE_CHECKING:
+    from distributed import Client
+
     from core.jobs.tracker import ProgressCallback
     from core.store import Study
 
@@ -183,8 +185,13 @@ def evaluate(study: "Study", model_id: str | None = None, centers: Sequence[str]
 
 def predict(study: "Study", center: str, model_id: str | None = None, all_patients: bool = False,
             device: str = "auto", use_mirroring: bool = True, tile_step_size: float = 0.5,
-            progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> int:
+            progress: ProgressCallback | None = None, cancel: threading.Event | None = None,
+            dask: "str | Client | None" = None) -> int:
     """Segment a centre's patients (those without manual masks, or all) with one loaded model; returns the job id.
+
+    ``dask``: ``"local"`` (one worker per visible GPU, or a LocalCluster without one), a
+    scheduler address or a ``distributed.Client``: the cases are sharded over the workers
+    (:mod:`core.segmentation.workers`); default: this process, one predictor for the batch.
 
     Patients that already have a mask from this model count as done (``skipped``), so a rerun
     continues an interrupted batch. Each mask is stored with the model id as source and its
@@ -207,7 +214,11 @@ def predict(study: "Study", center: str, model_id: str | None = None, all_patien
     bounds = qc.robust_bounds(_manual_liver_volumes(study))
     out_dir = nnunet_paths(study).root / "predictions" / info.model_id / center
     try:
-        if len(todo):
+        if len(todo) and dask is not None:
+            for result in _predict_on_workers(info.path, device, use_mirroring, tile_step_size,
+                                              _verified(study, todo), out_dir, dask, tracker.should_stop):
+                _store_prediction(study, tracker, center, info.model_id, result, bounds)
+        elif len(todo):
             predictor = load_predictor(info.path, device=device, use_mirroring=use_mirroring,
                                        tile_step_size=tile_step_size)
             paths = _verified(study, todo)
@@ -224,6 +235,29 @@ def predict(study: "Study", center: str, model_id: str | None = None, all_patien
         raise
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _predict_on_workers(model_dir, device: str, use_mirroring: bool, tile_step_size: float, paths: pd.Series,
+                        out_dir: Path, dask: "str | Client", should_stop) -> Iterator[Prediction]:
+    """Predictions of the cases (patient -> CT path) from Dask workers, as they finish; each mask
+    is written under ``out_dir`` here."""
+    from core.jobs import run_cases
+    from core.segmentation.workers import predict_case, ship
+
+    remote = isinstance(dask, str) and dask != "local"
+    tasks = ((pid, (str(model_dir), device, use_mirroring, tile_step_size, pid, ship(path, remote)))
+             for pid, path in paths.items())
+    with closing(run_cases(predict_case, tasks, dask=dask, gpu=device in ("auto", "cuda"),
+                           should_stop=should_stop)) as outcomes:
+        for outcome in outcomes:
+            out = out_dir / f"{outcome.case_id}.nii.gz"
+            if not outcome.ok:
+                yield Prediction(outcome.case_id, out, outcome.seconds or 0.0, error=outcome.error)
+                continue
+            data, volumes = outcome.value
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+            yield Prediction(outcome.case_id, out, outcome.seconds or 0.0, volumes)
 
 
 def _store_prediction(study: "Study", tracker, center: str, model_id: str, result: Prediction,

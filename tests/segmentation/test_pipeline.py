@@ -89,6 +89,31 @@ def test_batch_masks_equal_nnunets_own_single_case_prediction(trained):
     assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(row["path"])), expected)
 
 
+def test_batch_sharded_over_dask_workers_equals_nnunets_own_prediction(trained):
+    """``--all`` on a local Dask cluster: the patients with manual masks are predicted by the
+    workers (each loads the model once), the two already predicted are skipped, and every
+    worker's mask equals nnU-Net's own single-case prediction voxel for voxel."""
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
+    from core.segmentation.predict import load_predictor
+
+    study, info, _ = trained
+    if study.masks("A", info.model_id).empty:
+        seg.predict(study, "A", info.model_id, device="cpu")
+    job = seg.predict(study, "A", info.model_id, all_patients=True, device="cpu", dask="local")
+    cases = study.jobs.cases(job)
+    assert study.jobs.get(job)["state"] == "done"
+    assert sorted(cases["state"]) == ["done"] * 6 + ["skipped"] * 2
+    masks = study.masks("A", info.model_id).set_index("patient_id")
+    assert len(masks) == 8
+    predictor = load_predictor(info.path, device="cpu")
+    images = study.images("A").set_index("patient_id")["path"]
+    for pid in cases.loc[cases["state"] == "done", "case_id"][:2]:
+        data, properties = SimpleITKIO().read_images([images[pid]])
+        expected = predictor.predict_single_npy_array(data, properties)
+        assert np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(masks.at[pid, "path"])), expected), pid
+
+
 def test_model_zip_round_trip_keeps_the_id_and_no_case_names(trained):
     study, info, root = trained
     zip_path = seg.export_model(study, root / "shared.zip", info.model_id)
