@@ -165,7 +165,11 @@ def test_end_to_end(server, browser, cohort_zips, screenshots):
         _no_errors(page, "feature selection (live)")
         _shot(page, screenshots, "selection_live")
 
-        # Share the model: export its signed bundle, import it on External validation, validate on hospital_b.
+        # Share the model: export its signed bundle from the Models page, import it on External
+        # validation, validate on hospital_b.
+        _goto(page, base, "models")
+        page.get_by_role("button", name="Export model bundle (.json)").wait_for(timeout=120_000)
+        _idle(page)
         with page.expect_download(timeout=60_000) as download:
             page.get_by_role("button", name="Export model bundle (.json)").click()
         bundle = screenshots / "model_bundle.json"
