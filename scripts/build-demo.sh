@@ -12,7 +12,7 @@ for center in hospital_a hospital_b; do
   $py -m core extract --study "$study" --center "$center" --preset quick --no-progress
 done
 # The second reader's masks of 20 training patients, for the reproducibility (ICC) filter.
-$py -m core extract --study "$study" --center hospital_a --mask-source reader2 --preset quick --no-progress
+$py -m core extract --study "$study" --center hospital_a --mask-source reader2 --preset quick --skip-missing-masks --no-progress
 $py -m core analyze --study "$study" --train hospital_a --validate hospital_b --no-progress --out "${study%.duckdb}.study/analysis.json" \
   --report "${study%.duckdb}.study/report.html"
 

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="auto (default): the torch engine, on a GPU when one is visible (one worker per GPU), "
                         "else on the CPU; torch; or pyradiomics. Both give the same features; settings the "
                         "torch engine lacks (e.g. resampling) fall back to PyRadiomics, saying why")
+    p.add_argument("--skip-missing-masks", action="store_true",
+                   help="patients without a mask from this source are skipped, not failed (e.g. a second reader "
+                        "who outlined some patients only)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)
 
@@ -68,6 +71,7 @@ def _extract(args: argparse.Namespace) -> int:
             with deferred_signals():
                 result = run_extraction(study, args.center, mask_source=args.mask_source, preset=args.preset,
                                         workers=args.workers, dask=args.dask, engine=args.engine,
+                                        skip_missing_masks=args.skip_missing_masks,
                                         progress=None if args.no_progress else show)
         except Interrupted as exc:
             stopped = exc

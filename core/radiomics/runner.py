@@ -76,7 +76,7 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
                    preset: "str | os.PathLike | Preset" = "quick", workers: int | None = None,
                    dask: "str | Client | None" = None, progress: ProgressCallback | None = None,
                    cancel: threading.Event | None = None, ship_files: bool | None = None,
-                   engine: str = "auto") -> ExtractionResult:
+                   engine: str = "auto", skip_missing_masks: bool = False) -> ExtractionResult:
     """Extract every case of ``center`` with masks from ``mask_source`` and the given preset.
 
     ``workers``: local processes (default: every core, fewer when the largest volume would not
@@ -87,7 +87,9 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
     :class:`~core.jobs.Progress` after every case; setting ``cancel`` (or the job's state to
     ``cancelling``) stops the run after the cases in flight. ``engine``: ``auto`` (default),
     ``torch`` or ``pyradiomics`` (:func:`~core.radiomics.engines.choose_engine`; the result
-    says which ran, where, and why when it fell back). Nothing is printed.
+    says which ran, where, and why when it fell back). A patient without a mask from
+    ``mask_source`` is a failed case, or with ``skip_missing_masks`` a skipped one (a second
+    reader's masks cover some patients only). Nothing is printed.
     """
     preset = load_preset(preset)
     choice = choose_engine(engine, preset)
@@ -111,8 +113,12 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
     try:
         cached = _cached(study, center, mask_source, preset.settings_hash, cases)
         tracker.cached(sorted(cached))
-        for pid in cases.loc[cases["mask_path"].isna(), "patient_id"]:
-            tracker.failed(pid, f"patient {pid}: no mask from source {mask_source!r}")
+        unmasked = sorted(cases.loc[cases["mask_path"].isna(), "patient_id"])
+        if skip_missing_masks:
+            tracker.cached(unmasked, reason=f"no mask from source {mask_source!r}")
+        else:
+            for pid in unmasked:
+                tracker.failed(pid, f"patient {pid}: no mask from source {mask_source!r}")
         todo = cases[cases["mask_path"].notna() & ~cases["patient_id"].isin(cached)].set_index("patient_id")
         ship = ship_files if ship_files is not None else isinstance(dask, str) and dask != "local"
         tasks = ((pid, (choice.engine, _file(row.image_path, ship), _file(row.mask_path, ship), preset, pid,

@@ -131,3 +131,21 @@ def test_command_line_extracts_and_writes_the_wide_table(study_path, tmp_path, c
         assert np.isfinite(table["liver:original_firstorder_Mean"]).all()
     assert main(["features", "--study", str(study_path), "--center", CENTER, "--out", str(tmp_path / "p.csv")]) == 2
     assert "no features for centre 'centre_a' from mask source 'manual' with preset 'paper'" in capsys.readouterr().err
+
+
+def test_a_partial_mask_source_skips_the_patients_it_lacks(tmp_path, capsys):
+    """A second reader who outlined some patients: with --skip-missing-masks the others are
+    skipped with the reason, the job ends done and the command exits 0."""
+    path = make_study(tmp_path, 3)
+    ct, mask = synthetic_case(0)
+    with Study.open(path) as study:
+        study.add_masks(CENTER, "reader2", {"P01": write_volume(mask, tmp_path / "P01_reader2.nii.gz")})
+    assert main(["extract", "--study", str(path), "--center", CENTER, "--mask-source", "reader2", "--preset",
+                 "quick", "--workers", "1", "--skip-missing-masks", "--no-progress"]) == 0
+    assert "3 cases, 1 extracted, 0 cached, 0 failed" in capsys.readouterr().out
+    with Study.open(path, read_only=True) as study:
+        job = study.jobs.list().iloc[0]
+        cases = study.jobs.cases(int(job["job_id"])).set_index("case_id")
+        assert job["state"] == "done"
+        assert cases["state"].to_dict() == {"P01": "done", "P02": "skipped", "P03": "skipped"}
+        assert cases.at["P02", "error"] == "no mask from source 'reader2'"
