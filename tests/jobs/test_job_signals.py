@@ -29,10 +29,14 @@ def _signal_soon(signum: int, after_s: float = 0.2) -> threading.Timer:
 def test_a_plain_ctrl_c_inside_a_query_breaks_it():
     """Why the deferral exists: DuckDB turns a KeyboardInterrupt during a query into an error."""
     con = duckdb.connect()
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)   # Python's own, whatever ran before
     _signal_soon(signal.SIGINT)
     # many seconds of work, so that the signal lands inside the query however fast or loaded the machine
     with pytest.raises(RuntimeError, match="Query interrupted"):
-        con.execute("SELECT sum(i * i) FROM range(2000000000) t(i)").fetchone()
+        try:
+            con.execute("SELECT sum(i * i) FROM range(2000000000) t(i)").fetchone()
+        finally:
+            signal.signal(signal.SIGINT, before)
 
 
 def test_a_deferred_ctrl_c_lets_the_query_finish_and_is_raised_after():
