@@ -22,6 +22,11 @@ class ShippedFile:
         return cls(path.name, path.read_bytes())
 
 
+def file_ref(path: str | os.PathLike, ship: bool) -> "str | ShippedFile":
+    """The file as its path (workers that see this disk) or its bytes (``ship``: a cluster's workers)."""
+    return ShippedFile.read(path) if ship else str(path)
+
+
 @contextmanager
 def local_path(ref: str | os.PathLike | ShippedFile) -> Iterator[Path]:
     """A readable path for ``ref``: the path itself, or a temporary copy of shipped bytes."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.jobs import JobTracker, ShippedFile, default_workers, local_path, run_cases
+from core.jobs.files import file_ref
 from core.jobs.pool import visible_gpus
 from core.jobs.tracker import ProgressCallback
 from core.radiomics.engines import case_features, choose_engine
@@ -121,7 +122,7 @@ def run_extraction(study: Study, center: str, *, mask_source: str = "manual",
                 tracker.failed(pid, f"patient {pid}: no mask from source {mask_source!r}")
         todo = cases[cases["mask_path"].notna() & ~cases["patient_id"].isin(cached)].set_index("patient_id")
         ship = ship_files if ship_files is not None else isinstance(dask, str) and dask != "local"
-        tasks = ((pid, (choice.engine, _file(row.image_path, ship), _file(row.mask_path, ship), preset, pid,
+        tasks = ((pid, (choice.engine, file_ref(row.image_path, ship), file_ref(row.mask_path, ship), preset, pid,
                         row.image_sha, row.mask_sha)) for pid, row in todo.iterrows())
         with closing(run_cases(_extract_files, tasks, workers=workers, dask=dask,
                                should_stop=tracker.should_stop, gpu=gpu)) as outcomes:
@@ -169,10 +170,6 @@ def _extract_files(engine: str, image: "str | ShippedFile", mask: "str | Shipped
         verify_file(image_path, image_sha, f"image of patient {case_id}")
         verify_file(mask_path, mask_sha, f"mask of patient {case_id}")
         return case_features(engine, image_path, mask_path, preset, case_id)
-
-
-def _file(path: str, ship: bool) -> "str | ShippedFile":
-    return ShippedFile.read(path) if ship else path
 
 
 def _checked_plan(study: Study, center: str, mask_source: str) -> pd.DataFrame:

@@ -242,10 +242,11 @@ def _predict_on_workers(model_dir, device: str, use_mirroring: bool, tile_step_s
     """Predictions of the cases (patient -> CT path) from Dask workers, as they finish; each mask
     is written under ``out_dir`` here."""
     from core.jobs import run_cases
-    from core.segmentation.workers import predict_case, ship
+    from core.jobs.files import file_ref
+    from core.segmentation.workers import predict_case
 
     remote = isinstance(dask, str) and dask != "local"
-    tasks = ((pid, (str(model_dir), device, use_mirroring, tile_step_size, pid, ship(path, remote)))
+    tasks = ((pid, (str(model_dir), device, use_mirroring, tile_step_size, pid, file_ref(path, remote)))
              for pid, path in paths.items())
     with closing(run_cases(predict_case, tasks, dask=dask, gpu=device in ("auto", "cuda"),
                            should_stop=should_stop)) as outcomes:

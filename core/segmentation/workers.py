@@ -11,7 +11,6 @@ bytes of its .nii.gz file, with its label volumes.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,3 @@ def predict_case(model_dir: str, device: str, use_mirroring: bool, tile_step_siz
         if result.error:
             raise RuntimeError(result.error)
         return out.read_bytes(), result.volumes_ml
-
-
-def ship(path: "str | os.PathLike", remote: bool) -> "str | ShippedFile":
-    """The CT as a path (local workers) or its bytes (a cluster's workers)."""
-    return ShippedFile.read(path) if remote else str(path)

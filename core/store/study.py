@@ -411,13 +411,9 @@ class Study:
                    settings_hash: str | None = None) -> pd.DataFrame:
         """Which engine computed each case's features: patient_id, mask_source, settings_hash, engine,
         engine_version, device, host, job_id, seconds, computed_at (cases without a record left out)."""
-        sql = ("SELECT patient_id, mask_source, settings_hash, engine, engine_version, device, host, job_id, seconds, "
-               "computed_at FROM feature_provenance WHERE center = ?")
-        params: list[Any] = [center]
-        for col, val in (("mask_source", mask_source), ("settings_hash", settings_hash)):
-            if val is not None:
-                sql += f" AND {col} = ?"
-                params.append(val)
+        sql, params = _feature_set_filter(
+            "SELECT patient_id, mask_source, settings_hash, engine, engine_version, device, host, job_id, seconds, "
+            "computed_at FROM feature_provenance", center, mask_source, settings_hash)
         return self._df(sql + " ORDER BY patient_id, mask_source, settings_hash", params)
 
     def provenance_counts(self, center: str, mask_source: str, settings_hash: str) -> pd.DataFrame:
@@ -429,14 +425,9 @@ class Study:
     def features(self, center: str, mask_source: str | None = None,
                  settings_hash: str | None = None) -> pd.DataFrame:
         """Long features: patient_id, region, mask_source, settings_hash, feature, value."""
-        sql = ("SELECT patient_id, region, mask_source, settings_hash, feature, value FROM features "
-               "WHERE center = ?")
-        params: list[Any] = [center]
-        for col, val in (("mask_source", mask_source), ("settings_hash", settings_hash)):
-            if val is not None:
-                sql += f" AND {col} = ?"
-                params.append(val)
-        return self._df(sql, params)
+        return self._df(*_feature_set_filter(
+            "SELECT patient_id, region, mask_source, settings_hash, feature, value FROM features",
+            center, mask_source, settings_hash))
 
     def features_wide(self, center: str, mask_source: str | None = None,
                       settings_hash: str | None = None) -> pd.DataFrame:
@@ -555,6 +546,17 @@ def damage_message(path: Path, cause: object) -> str:
             f"{path.with_suffix('.study').name}/ from the last backup; without one, `python -m core check "
             f"--study {path}` shows the audit log's last good state (the ingests, extractions and analyses "
             "recorded before the damage) to redo in a new study")
+
+
+def _feature_set_filter(select: str, center: str, mask_source: str | None,
+                        settings_hash: str | None) -> tuple[str, list[Any]]:
+    """``select`` restricted to a centre and, when given, a mask source and settings: (SQL, parameters)."""
+    sql, params = f"{select} WHERE center = ?", [center]
+    for col, val in (("mask_source", mask_source), ("settings_hash", settings_hash)):
+        if val is not None:
+            sql += f" AND {col} = ?"
+            params.append(val)
+    return sql, params
 
 
 def _delete_center(cur: duckdb.DuckDBPyConnection, center: str) -> None:
